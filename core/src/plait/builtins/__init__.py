@@ -1,0 +1,1 @@
+"""Plait's own plugins, registered through the same hooks as external ones."""

@@ -1,0 +1,1 @@
+"""Run, step, task and attempt bookkeeping behind a provider interface."""

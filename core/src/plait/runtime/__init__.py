@@ -1,0 +1,1 @@
+"""Scheduling and executing tasks: the scheduler, the task runner and compute backends."""
