@@ -14,10 +14,10 @@ import pytest
 
 pytest.register_assert_rewrite("plait.testing.datastore_contract")
 
-from plait.datastore.content import decode_blob, encode_value
-from plait.datastore.flow_store import FlowDataStore
-from plait.datastore.local import LocalStorage, default_local_root
-from plait.datastore.serialize import (
+from plait.datastore.content import decode_blob, encode_value  # noqa: E402
+from plait.datastore.flow_store import FlowDataStore  # noqa: E402
+from plait.datastore.local import LocalStorage, default_local_root  # noqa: E402
+from plait.datastore.serialize import (  # noqa: E402
     SERIALIZERS,
     Part,
     Pickle5Serializer,
@@ -28,9 +28,9 @@ from plait.datastore.serialize import (
     select_serializer,
     unregister_serializer,
 )
-from plait.datastore.storage import FsspecStorage, Storage, storage_from_url
-from plait.exceptions import PlaitException
-from plait.testing.datastore_contract import DatastoreContract
+from plait.datastore.storage import FsspecStorage, Storage, storage_from_url  # noqa: E402
+from plait.exceptions import PlaitException  # noqa: E402
+from plait.testing.datastore_contract import DatastoreContract  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -207,3 +207,25 @@ def test_blob_is_deterministic_and_decodable() -> None:
     assert decode_blob(a.to_bytes()) == {"k": [1, 2, 3]}
     with pytest.raises(ValueError):
         decode_blob(b"not a blob")
+
+
+def test_small_buffers_stay_in_band(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    arrays = [np.full(10, i) for i in range(10_000)]
+    blob = encode_value(arrays)
+    assert len(blob.parts) == 1  # one pickle stream, not 10k parts
+    ds = FlowDataStore(LocalStorage(tmp_path))
+    ref = ds.save_artifacts({"a": arrays}, step="s")["a"]
+    assert all(np.array_equal(x, y) for x, y in zip(ds.load_artifact(ref), arrays, strict=True))
+
+
+def test_header_larger_than_first_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    np = pytest.importorskip("numpy")
+    monkeypatch.setattr(SERIALIZERS["pickle5"], "min_out_of_band", 0)
+    arrays = [np.full(3, i, dtype=np.int64) for i in range(30_000)]
+    blob = encode_value(arrays)
+    assert len(blob.parts) == 30_001 and len(blob.head) > 64 * 1024
+    ds = FlowDataStore(LocalStorage(tmp_path))
+    ref = ds.save_artifacts({"a": arrays}, step="s")["a"]
+    out = ds.load_artifact(ref)
+    assert len(out) == 30_000 and all(np.array_equal(x, y) for x, y in zip(out, arrays, strict=True))

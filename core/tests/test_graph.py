@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -417,3 +418,35 @@ def test_source_unavailable_is_a_lint_error() -> None:
     exec(source, namespace)  # noqa: S102 - a class with no source file on purpose
     with pytest.raises(LintError, match="source code of step start"):
         FlowGraph(namespace["Hidden"])
+
+
+def wrapping(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A decorator that really wraps (functools.wraps copies is_step and __wrapped__)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+class OddSelfFlow(FlowSpec):
+    @wrapping
+    @step
+    def start(me) -> None:  # noqa: N805 - the first argument need not be called self
+        me.next(
+            me.end,
+        )
+
+    @step
+    def end(this) -> None:  # noqa: N805
+        pass
+
+
+def test_wrapped_step_and_first_argument_not_named_self() -> None:
+    graph = FlowGraph(OddSelfFlow)
+    lint(graph)
+    start = graph["start"]
+    assert start.out_funcs == ["end"]
+    assert start.func_lineno == def_line(OddSelfFlow.start.__wrapped__)  # type: ignore[attr-defined]
+    assert start.tail_next_lineno == start.func_lineno + 1

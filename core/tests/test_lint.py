@@ -1009,3 +1009,36 @@ def test_lint_all_returns_every_problem_of_the_first_failing_stage() -> None:
     assert any("no step named missing" in m for m in messages)
     # Reachability is a later stage: it is not reported until these are fixed.
     assert not any("never run" in m for m in messages)
+
+
+class InsideAndOutside(FlowSpec):
+    @step
+    def start(self) -> None:
+        self.next(self.a, self.b)
+
+    @step
+    def a(self) -> None:
+        self.next(self.c)
+
+    @step
+    def b(self) -> None:
+        self.next(self.join)
+
+    @step
+    def join(self, inputs: Any) -> None:
+        self.next(self.c)
+
+    @step
+    def c(self) -> None:
+        self.next(self.end)
+
+    @step
+    def end(self) -> None:
+        pass
+
+
+def test_step_reached_from_inside_and_outside_a_split() -> None:
+    messages = [e.message for e in lint_all(FlowGraph(InsideAndOutside))]
+    assert messages[0].startswith("Join step join closes split start")
+    assert any("Step c is reached from a (inside split start) and from join (outside any "
+               "split)" in m for m in messages), messages

@@ -15,10 +15,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait.exceptions import LintError
+
 #: A switch label: Metaflow matches the condition's value exactly, so numbers are allowed too.
 SwitchKey = str | int | float | bool
 
 SPLIT_TYPES = ("split", "foreach")  # types that open a split and need a join
+
+__all__ = ["DAGNode", "FlowGraph", "SPLIT_TYPES", "SwitchKey", "step_functions"]
 
 
 @dataclass
@@ -32,7 +36,7 @@ class DAGNode:
     arg_names: list[str] = field(default_factory=list)
     num_args: int = 0  # positional arguments, ``self`` included
     bad_signature: bool = False  # *args, **kwargs or keyword-only arguments
-    decorators: list[Any] = field(default_factory=list)
+    decorators: list[Any] = field(default_factory=list)  # the step function's own list
     type: str = "linear"
     out_funcs: list[str] = field(default_factory=list)  # targets, ordered, without duplicates
     in_funcs: list[str] = field(default_factory=list)  # steps leading here, self-loop excluded
@@ -228,8 +232,6 @@ def step_functions(flow_cls: type) -> dict[str, Callable[..., Any]]:
 
 
 def _parse_steps(flow_cls: type) -> dict[str, DAGNode]:
-    from plait.exceptions import LintError
-
     trees: dict[str, dict[tuple[str, int], ast.FunctionDef | ast.AsyncFunctionDef]] = {}
     nodes: dict[str, DAGNode] = {}
     for name, func in step_functions(flow_cls).items():
@@ -237,7 +239,7 @@ def _parse_steps(flow_cls: type) -> dict[str, DAGNode]:
             source_file, fdef = _find_def(inspect.unwrap(func), trees)
         except (OSError, TypeError, AttributeError, SyntaxError) as exc:
             raise LintError(f"Cannot read the source code of step {name} ({exc}). Plait reads "
-                            "steps from source: define the flow in a .py file or notebook cell.")
+                            "steps from source: define the flow in a .py file or notebook cell.") from exc
         nodes[name] = _parse_node(name, fdef, source_file, getattr(func, "decorators", []))
     for node in nodes.values():
         node.type = _node_type(node)
@@ -285,7 +287,7 @@ def _parse_node(name: str, fdef: ast.FunctionDef | ast.AsyncFunctionDef, source_
         doc=inspect.cleandoc(ast.get_docstring(fdef, clean=False) or ""),
         arg_names=[a.arg for a in positional], num_args=len(positional),
         bad_signature=bool(args.vararg or args.kwarg or args.kwonlyargs),
-        decorators=list(decorators),
+        decorators=decorators,
     )
     me = node.arg_names[0] if node.arg_names else "self"
     tail = fdef.body[-1]
@@ -361,9 +363,9 @@ def _parse_next(node: DAGNode, call: ast.Call, me: str) -> None:
             _problem(node, arg, f"*{ast.unparse(arg.value)} is not allowed in self.next(); "
                      "name each step, e.g. self.next(self.a, self.b)")
         else:
-            value = arg.value if isinstance(arg, ast.Constant) else None
-            named = isinstance(value, str) and value.isidentifier()
-            hint = f"self.{value}" if named else "self.<step>"
+            const = arg.value if isinstance(arg, ast.Constant) else None
+            named = isinstance(const, str) and const.isidentifier()
+            hint = f"self.{const!s}" if named else "self.<step>"
             _problem(node, arg, f"self.next() argument {ast.unparse(arg)} is not a step; pass "
                      f"the step method as {hint}")
     node.out_funcs = targets
@@ -371,7 +373,7 @@ def _parse_next(node: DAGNode, call: ast.Call, me: str) -> None:
 
 def _parse_switch(node: DAGNode, cases: ast.Dict, me: str) -> None:
     node.switch_cases = {}
-    for key, value in zip(cases.keys, cases.values):
+    for key, value in zip(cases.keys, cases.values, strict=True):
         if key is None:
             _problem(node, value, f"**{ast.unparse(value)} is not allowed in a switch; "
                      "write every case out")

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from plait.exceptions import LintError
 from plait.graph import SPLIT_TYPES, DAGNode, FlowGraph
 
+__all__ = ["lint", "lint_all"]
+
 Check = Callable[[FlowGraph], Iterator[LintError]]
 
 _VALID_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -308,7 +310,7 @@ def _mixed_parents(node: DAGNode) -> LintError:
     (p1, (s1, b1)), *rest = node.parent_stacks.items()
     p2, (s2, b2) = next((p, sb) for p, sb in rest if sb != (s1, b1))
     if s1 == s2:
-        split = next(s for s, x, y in zip(s1, b1, b2) if x != y)
+        split = next(s for s, x, y in zip(s1, b1, b2, strict=True) if x != y)
         return _error(node, f"Step {node.name} is reached from different branches of split "
                       f"{split} (via {p1} and {p2}) but takes no inputs, so it cannot merge "
                       f"them. If it should merge them, make it a join: def {node.name}(self, "

@@ -174,7 +174,7 @@ class ContentStore:
         if not unique:
             return
         present = self.storage.exists_many([blob_path(b.sha) for b in unique])
-        for blob, exists in zip(unique, present):
+        for blob, exists in zip(unique, present, strict=True):
             if not exists:
                 self.storage.write_if_absent(blob_path(blob.sha), blob.chunks())
 

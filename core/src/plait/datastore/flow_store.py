@@ -47,9 +47,7 @@ class FlowDataStore(ContentStore):
             raise ValueError(f"Log stream must be one of {STREAMS}, got {stream!r}")
         return f"{self.task_dir(flow, run_id, step, task_id)}/{int(attempt)}.{stream}.log"
 
-    def local_log_path(
-        self, flow: str, run_id: str, step: str, task_id: str, attempt: int, stream: str
-    ) -> str | None:
+    def local_log_path(self, flow: str, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str | None:
         """OS path a live writer can append to (parent dir created), or None if not local.
 
         When None, capture the stream to a local temp file and :meth:`save_log` it at the end.
@@ -101,9 +99,7 @@ class FlowDataStore(ContentStore):
 
     # -- logs --------------------------------------------------------------------------------
 
-    def save_log(
-        self, flow: str, run_id: str, step: str, task_id: str, attempt: int, stream: str, data: bytes
-    ) -> None:
+    def save_log(self, flow: str, run_id: str, step: str, task_id: str, attempt: int, stream: str, data: bytes) -> None:
         """Store a whole log stream atomically (replaces any previous content)."""
         self.storage.write_atomic(self.log_path(flow, run_id, step, task_id, attempt, stream), [data])
 

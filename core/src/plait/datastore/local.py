@@ -7,7 +7,6 @@ followed by ``os.replace`` (or ``os.link`` for create-if-absent).
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO
@@ -53,7 +52,9 @@ class LocalStorage(FsspecStorage):
     def fs(self) -> Any:
         """An fsspec ``LocalFileSystem``, created on first use only."""
         if self._fs is None:
-            self._fs = importlib.import_module("fsspec.implementations.local").LocalFileSystem()
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
         return self._fs
 
     def _full(self, path: str) -> str:

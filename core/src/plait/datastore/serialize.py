@@ -10,7 +10,6 @@ Plugins add more through :func:`register_serializer` (wired to the serializer ho
 
 from __future__ import annotations
 
-import importlib
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -82,14 +81,15 @@ class Pickle5Serializer(Serializer):
             header: dict[str, Any] = {}
         except Exception:
             buffers.clear()
-            cloudpickle = importlib.import_module("cloudpickle")  # lazy: only for what pickle rejects
+            import cloudpickle  # lazy: only needed for what plain pickle rejects
+
             stream = cloudpickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
             header = {"pickler": "cloudpickle"}
         return header, [stream, *buffers]
 
     def loads(self, header: dict[str, Any], parts: Sequence[Part]) -> Any:
         if header.get("pickler") == "cloudpickle":
-            importlib.import_module("cloudpickle")  # its reducers must be importable
+            import cloudpickle  # noqa: F401  (its reducers must be importable)
         return pickle.loads(parts[0], buffers=parts[1:])
 
 

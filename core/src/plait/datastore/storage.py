@@ -7,7 +7,6 @@ and are hidden from :meth:`Storage.list_dir`.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import os
 from abc import ABC, abstractmethod
@@ -141,8 +140,9 @@ class FsspecStorage(Storage):
 
     def __init__(self, root_url: str, fs: Any = None, **storage_options: Any) -> None:
         if fs is None:
-            # lazy: fsspec costs ~70 ms to import; importlib keeps mypy quiet about its missing stubs
-            fs, root = importlib.import_module("fsspec.core").url_to_fs(root_url, **storage_options)
+            from fsspec.core import url_to_fs  # lazy: fsspec costs ~70 ms to import
+
+            fs, root = url_to_fs(root_url, **storage_options)
         else:
             root = fs._strip_protocol(root_url)
         protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)

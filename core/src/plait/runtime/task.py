@@ -54,7 +54,7 @@ def build_flow(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, ds: F
             for p in parents
         ]
         in_frames = views[0]._plait.foreach_frames if views else []
-        closed = _closed_split(graph, spec.step)
+        closed = node.matching_split
         frames = in_frames[:-1] if in_frames and in_frames[-1][0] == closed else in_frames
         first = parents[0].artifacts if parents else {}
         refs = {k: v for k, v in first.items() if k in parameter_names}
@@ -86,14 +86,6 @@ def _nth(values: Any, i: int) -> Any:
             if n == i:
                 return v
         raise
-
-
-def _closed_split(graph: FlowGraph, step: str) -> str | None:
-    """The split (or foreach) step that join ``step`` closes."""
-    for node in graph:
-        if getattr(node, "matching_join", None) == step:
-            return str(node.name)
-    return None
 
 
 def resolve_transition(flow: FlowSpec, graph: FlowGraph, spec: TaskSpec) -> dict[str, Any]:

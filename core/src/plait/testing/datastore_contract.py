@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from plait.datastore.content import INLINE_LIMIT, blob_path, decode_blob
 from plait.datastore.flow_store import FlowDataStore
 from plait.datastore.storage import Storage
 from plait.datastore.types import ArtifactRef, AttemptIndex
-from plait.exceptions import DataMissingError, UnpicklableArtifactError
+from plait.exceptions import DataMissingError, PlaitException, UnpicklableArtifactError
 
 
 class _Boom(Exception):
@@ -237,6 +238,21 @@ class DatastoreContract:
         storage.write_atomic(blob_path(ref.sha), [raw[: len(raw) // 2]])
         with pytest.raises(DataMissingError):
             ds.load_artifact(ref)
+
+    def test_corrupt_blob_is_data_missing(self, ds: FlowDataStore, storage: Storage) -> None:
+        ref = ds.save_artifacts({"x": b"q" * 5000}, step="s")["x"]
+        storage.write_atomic(blob_path(ref.sha), [b"garbage" * 1000])
+        with pytest.raises(DataMissingError, match=ref.sha):
+            ds.load_artifact(ref)
+
+    def test_missing_class_on_load_is_explained(self, ds: FlowDataStore, storage: Storage) -> None:
+        stream = b"cplait_no_such_module_xyz\nThing\n)R." + b" " * 2000  # GLOBAL, EMPTY_TUPLE, REDUCE
+        head = b'PLAIT1\n{"encoding":"pickle5","parts":[%d]}\n' % len(stream)
+        sha = hashlib.sha256(head + stream).hexdigest()
+        storage.write_atomic(blob_path(sha), [head, stream])
+        ref = ArtifactRef(sha, len(head) + len(stream), "pickle5", "plait_no_such_module_xyz.Thing")
+        with pytest.raises(PlaitException, match="'model'.*could not be unpickled.*importable"):
+            ds.load_artifact(ref, name="model")
 
     # -- indexes and logs ------------------------------------------------------------------
 
