@@ -114,6 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     if args[0] == "plugins":
         _print_plugins()
         sys.exit(0)
+    if args[0] == "_flow" and len(args) >= 2:  # the task command: flow file, then its argv as is
+        from plait.loader import exec_flow_file
+
+        exec_flow_file(args[1], args[2:])
     if args[0] == "--version":
         from plait.version import __version__
 

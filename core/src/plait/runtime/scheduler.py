@@ -137,7 +137,8 @@ class Scheduler:
         self.hook.plait_runtime_task_created(run=self.ctx, task=spec)
         decorators = step_decorators(self.ctx.flow_cls, spec.step)
         backend_name = next((d.compute_backend for d in decorators if d.compute_backend), "local")
-        command = [sys.executable, self.ctx.flow_file, *self.ctx.top_level_args, "step", *spec.to_args()]
+        command = [sys.executable, "-m", "plait", "_flow", self.ctx.flow_file, *self.ctx.top_level_args,
+                   "step", *spec.to_args()]
         replaced = [c for c in self.hook.plait_task_command(run=self.ctx, task=spec, command=command) if c]
         in_process = None
         if replaced:
