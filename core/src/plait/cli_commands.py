@@ -96,18 +96,19 @@ def register_commands(cli: click.Group, with_params: Callable[[click.Command], c
     @click.option("--user", default="")
     @click.option("--namespace", default=None)
     @click.option("--tag", "tags", multiple=True)
+    @click.option("--scheduled", is_flag=True, help="A scheduler records this task's metadata.")
     @click.pass_obj
     def step(state: Any, step_name: str, run_id: str, task_id: str, input_paths: str,
              split_index: int | None, retry_count: int, max_user_retries: int, max_num_splits: int,
              foreach_key: str, origin_run_id: str | None, user: str, namespace: str | None,
-             tags: tuple[str, ...]) -> None:
+             tags: tuple[str, ...], scheduled: bool) -> None:
         from plait.runtime.context import TaskSpec
         from plait.runtime.launch import run_task_command
 
         spec = TaskSpec(state.flow_cls.__name__, run_id, step_name, task_id,
                         [p for p in input_paths.split(",") if p], split_index, foreach_key, retry_count,
                         max_user_retries, max_num_splits, origin_run_id, list(tags), user, namespace)
-        sys.exit(run_task_command(state, spec))
+        sys.exit(run_task_command(state, spec, record_metadata=not scheduled))
 
     from plait.cli_inspect import register_inspect_commands
 

@@ -9,6 +9,7 @@ command is used when a plugin wraps it (another interpreter) or ``PLAIT_LOCAL_LA
 from __future__ import annotations
 
 import faulthandler
+import gc
 import os
 import signal
 import subprocess
@@ -59,6 +60,7 @@ class LocalCompute(ComputeBackend):
         err_r, err_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
+        gc.freeze()  # the child's collector then never touches (and copies) the parent's pages
         pid = os.fork()
         if pid == 0:  # the task
             code = 1

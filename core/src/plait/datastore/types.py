@@ -50,6 +50,9 @@ class AttemptIndex:
     success: bool = True
     finished_at: float = 0.0
     origin: str | None = None  # pathspec "Flow/run/step/task" this attempt was cloned from
+    started_at: float = 0.0
+    exception: str | None = None  # the user-facing error text of a failed attempt
+    metadata: dict[str, Any] = field(default_factory=dict)  # free-form facts (resources, ...)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,9 @@ class AttemptIndex:
             "success": self.success,
             "finished_at": self.finished_at,
             "origin": self.origin,
+            "started_at": self.started_at,
+            "exception": self.exception,
+            "metadata": self.metadata,
         }
 
     @classmethod
@@ -79,4 +85,7 @@ class AttemptIndex:
             success=d.get("success", True),
             finished_at=d.get("finished_at", 0.0),
             origin=d.get("origin"),
+            started_at=d.get("started_at", 0.0),
+            exception=d.get("exception"),
+            metadata=d.get("metadata") or {},
         )

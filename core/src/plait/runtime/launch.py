@@ -105,7 +105,7 @@ def start_run(state: FlowState, given: dict[str, Any], tags: list[str], max_work
     return ok
 
 
-def run_task_command(state: FlowState, spec: TaskSpec) -> int:
+def run_task_command(state: FlowState, spec: TaskSpec, record_metadata: bool = True) -> int:
     """The ``step`` command: run one attempt of one task in this process."""
     from plait.plugins import get_plugin_manager
     from plait.runtime.task import execute_task
@@ -113,4 +113,4 @@ def run_task_command(state: FlowState, spec: TaskSpec) -> int:
     attach_with_decorators(state.flow_cls, state.graph, state.with_)
     ds = open_datastore(state.settings)
     md = open_metadata(state.settings, ds)
-    return execute_task(state.flow_cls, state.graph, spec, ds, md, get_plugin_manager().hook)
+    return execute_task(state.flow_cls, state.graph, spec, ds, md, get_plugin_manager().hook, record_metadata)

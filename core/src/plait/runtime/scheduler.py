@@ -50,6 +50,7 @@ class Running:
     started: float
     hard_deadline: float | None
     open_streams: set[int] = field(default_factory=set)
+    index: AttemptIndex | None = None
 
 
 @dataclass
@@ -138,7 +139,10 @@ class Scheduler:
         decorators = step_decorators(self.ctx.flow_cls, spec.step)
         backend_name = next((d.compute_backend for d in decorators if d.compute_backend), "local")
         command = [sys.executable, "-m", "plait", "_flow", self.ctx.flow_file, *self.ctx.top_level_args,
-                   "step", *spec.to_args()]
+                   "step", *spec.to_args(), "--scheduled"]
+        md = self.ctx.metadata
+        md.new_task(spec.flow, spec.run_id, spec.step, spec.task_id, spec.foreach_key, spec.input_paths)
+        md.start_attempt(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count)
         replaced = [c for c in self.hook.plait_task_command(run=self.ctx, task=spec, command=command) if c]
         in_process = None
         if replaced:
@@ -166,7 +170,8 @@ class Scheduler:
         ctx = self.ctx
 
         def target() -> int:
-            return execute_task(ctx.flow_cls, ctx.graph, spec, ctx.datastore, ctx.metadata, self.hook)
+            return execute_task(ctx.flow_cls, ctx.graph, spec, ctx.datastore, ctx.metadata, self.hook,
+                                record_metadata=False)
 
         return target
 
@@ -227,24 +232,31 @@ class Scheduler:
         spec = run.pending.spec
         ds = self.ctx.datastore
         for stream in ("stdout", "stderr"):
-            ds.save_log(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count, stream, run.log.data(stream))
-        index = ds.read_index(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count) if code == 0 else None
+            data = run.log.data(stream)
+            if data:  # an absent log reads as empty: skip two writes for quiet tasks
+                ds.save_log(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count, stream, data)
+        index = ds.read_index(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count)
+        if index is not None:
+            self.ctx.metadata.finish_attempt(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count,
+                                             index.success, index.exception, index.metadata)
         if index is not None and index.success:
             self._say(f"{run.log.prefix} Task finished successfully.")
             self._succeeded(run.pending, index)
             return
+        run.index = index
         self._failed(run, code)
 
     def _failed(self, run: Running, code: int) -> None:
         spec = run.pending.spec
         if code < 0:
             why = f"killed by signal {signal.Signals(-code).name}"
-            self.ctx.metadata.finish_attempt(spec.flow, spec.run_id, spec.step, spec.task_id,
-                                             spec.retry_count, False, f"Task {why}.")
         elif code == 0:
             why = "exited without committing its outputs"
         else:
             why = f"exit code {code}"
+        if run.index is None:  # no committed attempt: record why here
+            self.ctx.metadata.finish_attempt(spec.flow, spec.run_id, spec.step, spec.task_id,
+                                             spec.retry_count, False, f"Task {why}.")
         user, fallback = retry_limits(self.ctx.flow_cls, spec.step)
         if spec.retry_count < user + fallback:
             decorators = step_decorators(self.ctx.flow_cls, spec.step)
@@ -308,8 +320,9 @@ class Scheduler:
                              dict(origin.control), True, time.time(), origin=origin_path)
         ds.write_index(clone)
         for stream in ("stdout", "stderr"):
-            ds.save_log(spec.flow, spec.run_id, spec.step, spec.task_id, 0, stream,
-                        ds.load_log(origin.flow, origin.run_id, origin.step, origin.task_id, origin.attempt, stream))
+            data = ds.load_log(origin.flow, origin.run_id, origin.step, origin.task_id, origin.attempt, stream)
+            if data:
+                ds.save_log(spec.flow, spec.run_id, spec.step, spec.task_id, 0, stream, data)
         md.finish_attempt(spec.flow, spec.run_id, spec.step, spec.task_id, 0, True)
         self._say(f"[{spec.run_id}/{spec.step}/{spec.task_id}] Cloned from {origin_path} (not re-run).")
         self._succeeded(pending, clone)

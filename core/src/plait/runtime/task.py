@@ -159,13 +159,20 @@ def persist(flow: FlowSpec, spec: TaskSpec, ds: FlowDataStore, strict: bool) -> 
 
 
 def execute_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, ds: FlowDataStore,
-                 metadata: MetadataProvider, hook: Any) -> int:
-    """Run one attempt of one task end to end. Returns the process exit code (0 = success)."""
+                 metadata: MetadataProvider, hook: Any, record_metadata: bool = True) -> int:
+    """Run one attempt of one task end to end. Returns the process exit code (0 = success).
+
+    Everything the attempt produced, its outcome included, goes into its datastore index.
+    ``record_metadata=False`` when a scheduler launched the task: the scheduler records the
+    attempt in the metadata provider from that index, so the task never opens the database.
+    """
     from plait.parameters import flow_parameters
     from plait.runtime.decorators import step_decorators
 
-    metadata.new_task(spec.flow, spec.run_id, spec.step, spec.task_id, spec.foreach_key, spec.input_paths)
-    metadata.start_attempt(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count)
+    started = time.time()
+    if record_metadata:
+        metadata.new_task(spec.flow, spec.run_id, spec.step, spec.task_id, spec.foreach_key, spec.input_paths)
+        metadata.start_attempt(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count)
     param_names = frozenset(attr for attr, _ in flow_parameters(flow_cls))
     decorators = step_decorators(flow_cls, spec.step)
     flow, inputs = build_flow(flow_cls, graph, spec, ds, param_names)
@@ -204,10 +211,13 @@ def execute_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, ds:
         else:
             error_text = _report(exc, spec)
             refs = persist(flow, spec, ds, strict=False)
+    task_metadata = ctx.extra.get("metadata") or {}
     ds.write_index(AttemptIndex(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count,
-                                refs, control, success, time.time()))
-    metadata.finish_attempt(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count,
-                            success, error_text, ctx.extra.get("metadata"))
+                                refs, control, success, time.time(), started_at=started,
+                                exception=error_text, metadata=task_metadata))
+    if record_metadata:
+        metadata.finish_attempt(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count,
+                                success, error_text, task_metadata)
     hook.plait_task_finished(task=ctx, success=success)
     current._clear()
     return 0 if success else 1
