@@ -18,10 +18,14 @@ class _ConvertingType(click.ParamType):
         self.name = param.type_name
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        # Validate here (so click reports a bad value), but hand on the value as given:
+        # resolve_parameters converts it once. Converting twice would read an IncludeFile's
+        # content as a path, or parse a JSON string value a second time.
         try:
-            return self.param.convert(value)
+            self.param.convert(value)
         except ParameterError as exc:
             self.fail(str(exc), param, ctx)
+        return value
 
 
 def _click_type(p: Parameter) -> Any:

@@ -23,6 +23,10 @@ RESERVED_NAMES = frozenset(
      "run", "resume", "show", "check", "step", "_plait"}
 )
 
+#: Artifacts the runtime itself keeps on a task; never merged by ``merge_artifacts``. Other
+#: names starting with ``_`` are user artifacts and merge like any other (as in Metaflow).
+INTERNAL_ARTIFACTS = frozenset({"_foreach_stack"})
+
 
 def step(f: F) -> F:
     """Mark a method of a FlowSpec subclass as a step of the flow."""
@@ -225,7 +229,7 @@ class FlowSpec:
         candidates: dict[str, list[ArtifactRef]] = {}
         for inp in inputs:
             for name, ref in inp._plait.refs.items():
-                if name.startswith("_") or name in state.parameter_names:
+                if name in INTERNAL_ARTIFACTS or name in state.parameter_names:
                     continue
                 candidates.setdefault(name, []).append(ref)
             for name in inp.__dict__:

@@ -1,103 +1,86 @@
-"""The local compute backend: fork a pre-imported child, or spawn the task command.
+"""The local compute backend: forked pre-imported children, or the spawned task command.
 
-Forking the scheduler (which already imported plait, the flow and its libraries) costs a few
-milliseconds; a fresh interpreter costs an interpreter start plus every import. The fork path
-runs exactly the function the ``step`` command runs, so both have the same semantics. The
-command is used when a plugin wraps it (another interpreter) or ``PLAIT_LOCAL_LAUNCH=subprocess``.
+Forking a copy of the scheduler (which already imported plait, the flow and its libraries)
+costs a few milliseconds; a fresh interpreter costs an interpreter start plus every import.
+The fork path runs exactly the function the ``step`` command runs, so both have the same
+semantics. Tasks are forked by a fork server (see :mod:`plait.builtins.fork_server`), one
+fresh process per task. The command is used when a plugin wraps it (another interpreter) or
+``PLAIT_LOCAL_LAUNCH=subprocess``.
 """
 
 from __future__ import annotations
 
 import faulthandler
-import gc
 import os
+import select
 import signal
 import subprocess
 import sys
 import traceback
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from plait.builtins.fork_server import ForkServer
 from plait.runtime.compute import PARENT_FDS, ComputeBackend, ProcessHandle, TaskHandle
 
 if TYPE_CHECKING:
     from plait.runtime.context import RunContext, TaskSpec
 
 _PR_SET_PDEATHSIG = 1
-_libc: object | None = None
+_libc: Any = None
 
 
-def _die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this child if the scheduler dies (kill -9 of the run)."""
+def _load_libc() -> None:
+    """Load libc once in the scheduler so each fork pays nothing for it."""
     global _libc
-    if sys.platform != "linux":
-        return
-    try:
-        if _libc is None:
+    if _libc is None and sys.platform == "linux":
+        try:
             import ctypes
 
             _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - best effort; the scheduler also kills on exit
-        pass
+        except OSError:
+            pass
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process if its parent dies (kill -9 of the run)."""
+    if _libc is not None:
+        try:
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except Exception:  # noqa: BLE001 - best effort; the scheduler also kills on exit
+            pass
 
 
 class LocalCompute(ComputeBackend):
     name = "local"
 
     def __init__(self) -> None:
-        if sys.platform == "linux":
-            _die_with_parent_prepare()
+        _load_libc()
+        self._server: ForkServer | None = None
 
     def launch(self, run: RunContext, task: TaskSpec, command: list[str],
-               env: dict[str, str], in_process: Callable[[], int] | None) -> TaskHandle:
-        if in_process is not None and os.environ.get("PLAIT_LOCAL_LAUNCH", "fork") != "subprocess" \
-                and hasattr(os, "fork"):
-            return self._fork(in_process, env)
-        return self._spawn(command, env)
-
-    def _fork(self, target: Callable[[], int], env: dict[str, str]) -> TaskHandle:
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        gc.freeze()  # the child's collector then never touches (and copies) the parent's pages
-        pid = os.fork()
-        if pid == 0:  # the task
-            code = 1
-            try:
-                os.setpgid(0, 0)
-                _die_with_parent()
-                for fd in PARENT_FDS | {out_r, err_r}:
-                    _close_quietly(fd)
-                null = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(null, 0)
-                os.dup2(out_w, 1)
-                os.dup2(err_w, 2)
-                for fd in (null, out_w, err_w):
-                    os.close(fd)
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
-                    signal.signal(sig, signal.SIG_DFL)
-                os.environ.update(env)
-                sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-                sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-                faulthandler.enable()
-                _reseed_random()
-                code = target()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:  # noqa: BLE001 - report anything, then exit
-                traceback.print_exc()
-                code = 1
-            finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(code)
-        os.close(out_w)
-        os.close(err_w)
-        handle = ProcessHandle(pid, out_r, err_r, lambda: _reap(pid))
+               env: dict[str, str], in_process: Callable[[TaskSpec], int] | None) -> TaskHandle:
+        if in_process is None or not _may_fork():
+            return self._spawn(command, env)
+        server = self._server_for(in_process)
+        pid, out_fd, err_fd = server.start(task, env)
+        handle = ProcessHandle(pid, out_fd, err_fd, lambda: _server_exit(server, handle))
         return handle
+
+    def prepare(self, in_process: Callable[[TaskSpec], int], count: int) -> None:
+        if _may_fork():
+            self._server_for(in_process)
+
+    def shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def _server_for(self, target: Callable[[TaskSpec], int]) -> ForkServer:
+        if self._server is not None and self._server.target != target:  # bound methods: compare, not identity
+            self.shutdown()
+        if self._server is None:
+            self._server = ForkServer(target, _task_child, set(PARENT_FDS), _server_start)
+        return self._server
 
     def _spawn(self, command: list[str], env: dict[str, str]) -> TaskHandle:
         proc = subprocess.Popen(
@@ -112,33 +95,64 @@ class LocalCompute(ComputeBackend):
         return ProcessHandle(proc.pid, out_fd, err_fd, proc.poll)
 
 
-def _die_with_parent_prepare() -> None:
-    """Load libc once in the scheduler so each fork pays nothing for it."""
-    global _libc
-    if _libc is None:
+def _may_fork() -> bool:
+    return (hasattr(os, "fork") and hasattr(os, "pidfd_open")
+            and os.environ.get("PLAIT_LOCAL_LAUNCH", "fork") != "subprocess")
+
+
+def _server_exit(server: ForkServer, handle: ProcessHandle) -> int | None:
+    code = server.exit_code(handle.pid or 0, wait=False)
+    if code is not None:
+        return code
+    exit_fd = handle.exit_fd()
+    if exit_fd is not None and select.select([exit_fd], [], [], 0)[0]:
+        return server.exit_code(handle.pid or 0, wait=True)
+    return None
+
+
+def _server_start() -> None:
+    """In the fork server: die with the scheduler, leave Ctrl-C to the scheduler."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _task_child(target: Callable[[TaskSpec], int], task: TaskSpec, env: dict[str, str],
+                out_w: int, err_w: int, close_fds: set[int]) -> None:
+    """A forked task process: wire up its output, run the task, exit. Never returns."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        _die_with_parent()
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        for fd in (null, out_w, err_w):
+            os.close(fd)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        os.environ.update(env)
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        faulthandler.enable()
+        _reseed_random()
+        code = target(task)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - report anything, then exit
+        traceback.print_exc()
+        code = 1
+    finally:
         try:
-            import ctypes
-
-            _libc = ctypes.CDLL(None, use_errno=True)
-        except OSError:
-            pass
-
-
-def _reap(pid: int) -> int | None:
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return -1
-    if done == 0:
-        return None
-    return os.waitstatus_to_exitcode(status)
-
-
-def _close_quietly(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def _reseed_random() -> None:

@@ -48,9 +48,15 @@ class ComputeBackend(ABC):
 
     @abstractmethod
     def launch(self, run: RunContext, task: TaskSpec, command: list[str],
-               env: dict[str, str], in_process: Callable[[], int] | None) -> TaskHandle:
-        """Start one attempt. ``in_process`` (when not None) runs the same task by forking
-        the scheduler, which a local backend may use instead of ``command``."""
+               env: dict[str, str], in_process: Callable[[TaskSpec], int] | None) -> TaskHandle:
+        """Start one attempt. ``in_process`` (when not None) runs a task in the calling
+        process (the same code as ``command``); a local backend may fork and call it."""
+
+    def prepare(self, in_process: Callable[[TaskSpec], int], count: int) -> None:
+        """A hint: about ``count`` tasks will be launched soon (a backend may warm up)."""
+
+    def shutdown(self) -> None:
+        """The run is over: release whatever ``prepare`` created."""
 
 
 #: Scheduler-side fds of every live ProcessHandle; a forked child closes them all.

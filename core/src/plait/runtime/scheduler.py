@@ -99,6 +99,7 @@ class Scheduler:
             for s, h in previous.items():
                 signal.signal(s, h)
             self.selector.close()
+            self.backends("local").shutdown()
         return not self.failed
 
     # -- creating tasks ---------------------------------------------------------------------
@@ -132,6 +133,8 @@ class Scheduler:
         if self.failed:
             self.queue.clear()
             self.delayed.clear()
+        elif self.queue:  # fork the next tasks' processes while the current ones run
+            self.backends("local").prepare(self._run_task, min(len(self.queue), self.max_workers))
 
     def _launch(self, pending: Pending) -> None:
         spec = pending.spec
@@ -148,7 +151,7 @@ class Scheduler:
         if replaced:
             command = replaced[0]
         elif backend_name == "local":
-            in_process = self._in_process(spec)
+            in_process = self._run_task
         handle = self.backends(backend_name).launch(self.ctx, spec, command, {}, in_process)
         prefix = f"[{spec.run_id}/{spec.step}/{spec.task_id} (pid {handle.pid})]"
         log = AttemptLog(prefix, echo=self.echo)
@@ -166,14 +169,11 @@ class Scheduler:
         retry = f" (retry {spec.retry_count})" if spec.retry_count else ""
         self._say(f"{prefix} Task is starting{retry}.")
 
-    def _in_process(self, spec: TaskSpec) -> Callable[[], int]:
+    def _run_task(self, spec: TaskSpec) -> int:
+        """What a forked task process runs (the ``step`` command runs the same function)."""
         ctx = self.ctx
-
-        def target() -> int:
-            return execute_task(ctx.flow_cls, ctx.graph, spec, ctx.datastore, ctx.metadata, self.hook,
-                                record_metadata=False)
-
-        return target
+        return execute_task(ctx.flow_cls, ctx.graph, spec, ctx.datastore, ctx.metadata, self.hook,
+                            record_metadata=False)
 
     # -- watching ---------------------------------------------------------------------------
     def _wait(self) -> None:
