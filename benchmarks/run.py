@@ -18,8 +18,8 @@ import platform
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from plaitbench.envs import EnvError, Framework, ensure_metaflow, ensure_plait
 from plaitbench.flowrun import Context, RunFailed, run_flow
@@ -34,13 +34,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, help="runs of each workload per framework (default 3, 1 with --quick)")
     parser.add_argument(
-        "--only", action="append", default=[], metavar="NAME",
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
         help="run only this workload (repeatable or comma-separated): "
         "hello, linear10, foreach, big_array, dedup, import",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke check (foreach 100, 32 MiB)")
     parser.add_argument(
-        "--metaflow-foreach-repeat", type=int, default=1, metavar="N",
+        "--metaflow-foreach-repeat",
+        type=int,
+        default=1,
+        metavar="N",
         help="runs of the foreach workload under Metaflow (default 1: it takes minutes)",
     )
     parser.add_argument("--frameworks", default="plait,metaflow", help="comma-separated subset of plait,metaflow")
@@ -58,7 +64,8 @@ def select(workloads: list[Workload], only: list[str]) -> list[Workload]:
     known = {wl.name for wl in workloads} | {wl.name.rstrip("0123456789") for wl in workloads}
     unknown = wanted - known
     if unknown:
-        sys.exit(f"unknown workload(s): {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}")
+        choices = ", ".join(sorted(known))
+        sys.exit(f"unknown workload(s): {', '.join(sorted(unknown))}; choose from {choices}")
     return chosen
 
 
@@ -86,8 +93,13 @@ def warm_up(frameworks: list[Framework], ctx: Context) -> None:
             print(f"[warm-up] {fw.name} hello failed: {exc}", flush=True)
 
 
-def run_all(workloads: list[Workload], frameworks: list[Framework], broken: dict[str, str],
-            repeat: int, ctx: Context) -> Results:
+def run_all(
+    workloads: list[Workload],
+    frameworks: list[Framework],
+    broken: dict[str, str],
+    repeat: int,
+    ctx: Context,
+) -> Results:
     results: Results = {wl.name: {} for wl in workloads}
     for rep in range(repeat):
         # Alternate who goes first so slow drift on a noisy machine hits both sides alike.
@@ -157,9 +169,17 @@ def main(argv: list[str]) -> int:
         print("FAILED: " + line)
     document = {
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
-        "config": {"repeat": repeat, "quick": args.quick, "sizes": sizes.__dict__,
-                   "metaflow_foreach_repeat": args.metaflow_foreach_repeat},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+        },
+        "config": {
+            "repeat": repeat,
+            "quick": args.quick,
+            "sizes": sizes.__dict__,
+            "metaflow_foreach_repeat": args.metaflow_foreach_repeat,
+        },
         "frameworks": {fw.name: fw.version for fw in frameworks} | {name: None for name in broken},
         "workloads": summarize(workloads, results),
     }

@@ -1,4 +1,4 @@
-"""big_array: a fresh incompressible BENCH_MB MiB uint8 array made in start, summed in the next step.
+"""big_array: a fresh random BENCH_MB MiB uint8 array, made in start, summed in the next step.
 
 The flow times its own compute (generating and summing the array) so the harness can
 subtract it and isolate the framework's cost of writing and reading the artifact.

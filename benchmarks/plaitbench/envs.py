@@ -11,9 +11,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 METAFLOW_REQUIREMENTS = ("metaflow==2.19.39", "numpy")
 PLAIT_EXTRA_REQUIREMENTS = ("numpy",)

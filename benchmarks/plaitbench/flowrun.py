@@ -68,7 +68,7 @@ def run_flow(
     env: dict[str, str] | None = None,
     sample_tree_rss: bool = False,
 ) -> FlowOutcome:
-    """`python <flow> run <args>` in a fresh cwd; raises RunFailed unless it exited 0 with a result."""
+    """`python <flow> run <args>` in a fresh cwd; RunFailed unless it exits 0 with a result."""
     run_dir = Path(tempfile.mkdtemp(prefix=f"{Path(flow_file).stem}-{framework.name}-", dir=ctx.scratch))
     work = run_dir / "work"
     work.mkdir()

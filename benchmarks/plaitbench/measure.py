@@ -38,9 +38,7 @@ def run_measured(
     """Run argv in cwd, stdout/stderr to log_dir, and wait for it with wait4 to get its rusage."""
     with open(log_dir / "stdout.log", "wb") as out, open(log_dir / "stderr.log", "wb") as err:
         began = time.perf_counter()
-        proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
-        )
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True)
         sampler = _TreeRssSampler(proc.pid) if sample_tree_rss else None
         timer = _Killer(proc.pid, timeout_s)
         _, status, usage = os.wait4(proc.pid, 0)

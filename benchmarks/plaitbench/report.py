@@ -40,7 +40,7 @@ Results = dict[str, dict[str, list[Sample]]]  # workload -> side ("plait"/"metaf
 
 
 def ratio(metaflow: Stats, plait: Stats) -> float | None:
-    """Metaflow median / Plait median: how many times better Plait is (lower is better everywhere)."""
+    """Metaflow median / Plait median: how many times better Plait is (lower is better)."""
     if metaflow.median is None or plait.median is None or plait.median <= 0 or metaflow.median <= 0:
         return None
     return metaflow.median / plait.median
@@ -74,9 +74,7 @@ def summarize(workloads: list[Workload], results: Results) -> dict[str, Any]:
                 "plait": asdict(plait),
                 "metaflow": asdict(metaflow),
                 "metaflow_over_plait": ratio(metaflow, plait),
-                "targets": [
-                    {"goal": t.text, "met": target_met(t, plait, metaflow, floor)} for t in metric.targets
-                ],
+                "targets": [{"goal": t.text, "met": target_met(t, plait, metaflow, floor)} for t in metric.targets],
             }
         out[wl.name] = {
             "summary": wl.summary,
@@ -99,8 +97,15 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def format_table(workloads: list[Workload], results: Results) -> str:
-    header = ("workload", "metric", "Plait median (min, n)", "Metaflow median (min, n)", "Metaflow/Plait", "target")
-    rows = [header]
+    header = (
+        "workload",
+        "metric",
+        "Plait median (min, n)",
+        "Metaflow median (min, n)",
+        "Metaflow/Plait",
+        "target",
+    )
+    rows: list[tuple[str, ...]] = [header]
     for wl in workloads:
         sides = results.get(wl.name, {})
         floor = Stats.of(sides["floor"], "floor_s") if "floor" in sides else None
@@ -154,7 +159,7 @@ def _ratio_text(r: float | None, unit: str) -> str:
 
 def _render(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 

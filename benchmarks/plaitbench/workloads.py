@@ -10,9 +10,9 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .envs import Framework
 from .flowrun import Context, RunFailed, clean_env, expect, run_flow
@@ -67,12 +67,16 @@ def build_workloads(sizes: Sizes, metaflow_foreach_runs: int | None) -> list[Wor
     wall = Metric("wall_s", "wall", "s")
     return [
         Workload(
-            "hello", "start -> end, process start to exit", _run_hello,
+            "hello",
+            "start -> end, process start to exit",
+            _run_hello,
             (Metric("wall_s", "wall", "s", (Target("ratio_min", 5, ">=5x faster"),)),),
         ),
         Workload("linear10", "start, 10 linear steps, end", _run_linear10, (wall,)),
         Workload(
-            f"foreach{n}", f"foreach over range({n}), --max-workers 2", functools.partial(_run_foreach, n=n),
+            f"foreach{n}",
+            f"foreach over range({n}), --max-workers 2",
+            functools.partial(_run_foreach, n=n),
             (
                 Metric("wall_s", "wall", "s", (Target("ratio_min", 30, ">=30x faster"),)),
                 Metric("per_task_ms", "wall / task", "ms"),
@@ -81,13 +85,19 @@ def build_workloads(sizes: Sizes, metaflow_foreach_runs: int | None) -> list[Wor
             metaflow_max_runs=metaflow_foreach_runs,
         ),
         Workload(
-            "big_array", f"{array} MiB random uint8 array: made in start, summed in the next step",
+            "big_array",
+            f"{array} MiB random uint8 array: made in start, summed in the next step",
             functools.partial(_run_big_array, mib=array),
             (
                 wall,
                 Metric(
-                    "data_path_s", "write+read (derived)", "s",
-                    (Target("floor_factor", 2, "<=2x floor"), Target("ratio_min", 2, ">=2x faster")),
+                    "data_path_s",
+                    "write+read (derived)",
+                    "s",
+                    (
+                        Target("floor_factor", 2, "<=2x floor"),
+                        Target("ratio_min", 2, ">=2x faster"),
+                    ),
                 ),
                 Metric("tree_rss_mib", "peak RSS, process tree", "MiB"),
                 Metric("max_proc_rss_mib", "peak RSS, largest process", "MiB"),
@@ -95,20 +105,30 @@ def build_workloads(sizes: Sizes, metaflow_foreach_runs: int | None) -> list[Wor
             floor=functools.partial(_raw_floor, mib=array),
         ),
         Workload(
-            "dedup", f"{dedup} MiB artifact passed unchanged through 5 steps",
+            "dedup",
+            f"{dedup} MiB artifact passed unchanged through 5 steps",
             functools.partial(_run_dedup, mib=dedup),
             (
                 wall,
                 Metric(
-                    "datastore_mib", "datastore growth", "MiB",
+                    "datastore_mib",
+                    "datastore growth",
+                    "MiB",
                     (Target("plait_max", 1.5 * dedup, f"~{dedup} MiB (<={1.5 * dedup:.0f})"),),
                 ),
             ),
         ),
         Workload(
-            "import", "interpreter start + `import <framework>`", _run_import,
+            "import",
+            "interpreter start + `import <framework>`",
+            _run_import,
             (
-                Metric("importtime_ms", "-X importtime total", "ms", (Target("plait_max", 100, "<100 ms"),)),
+                Metric(
+                    "importtime_ms",
+                    "-X importtime total",
+                    "ms",
+                    (Target("plait_max", 100, "<100 ms"),),
+                ),
                 Metric("import_wall_ms", "python -c 'import x'", "ms"),
                 Metric("python_wall_ms", "python -c pass (baseline)", "ms"),
             ),

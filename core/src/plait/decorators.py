@@ -7,7 +7,8 @@ router plugin calls the lifecycle methods of the decorators attached to the runn
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from plait.exceptions import PlaitException
 
@@ -106,9 +107,10 @@ def make_step_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
                 f"not a step. Put @{cls.name} above @step."
             )
         deco = cls(attributes)
-        if not cls.allow_multiple and any(d.name == cls.name for d in func.decorators):
+        existing: list[StepDecorator] = func.decorators  # type: ignore[attr-defined]
+        if not cls.allow_multiple and any(d.name == cls.name for d in existing):
             raise BadDecoratorError(f"Step '{func.__name__}' has @{cls.name} twice; keep one.")
-        func.decorators.append(deco)
+        existing.append(deco)
         return func
 
     def decorator(func: Callable[..., Any] | None = None, **attributes: Any) -> Any:

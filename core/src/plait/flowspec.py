@@ -8,7 +8,8 @@ single attribute ``_plait`` so it never collides with, or is persisted as, a use
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from plait.exceptions import InvalidNextError, MergeArtifactsError, PlaitException
 

@@ -9,7 +9,8 @@ follow one task's life, on the scheduler side (``plait_runtime_*``) and inside t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

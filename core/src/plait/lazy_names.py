@@ -15,9 +15,8 @@ KNOWN_PLUGIN_NAMES = {
 
 
 def resolve(name: str) -> Any:
-    from plait.decorators import make_step_decorator
-
     from plait.builtins import plugin as builtin
+    from plait.decorators import make_step_decorator
 
     for record in builtin.plait_step_decorators():  # built-ins need no entry point scan
         if record.name == name:
@@ -25,14 +24,14 @@ def resolve(name: str) -> Any:
     from plait.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
-    record = pm.registry("step_decorators").get(name)
-    if record is not None:
-        return make_step_decorator(record.load())
-    record = pm.registry("flow_decorators").get(name)
-    if record is not None:
+    step_record = pm.registry("step_decorators").get(name)
+    if step_record is not None:
+        return make_step_decorator(step_record.load())
+    flow_record = pm.registry("flow_decorators").get(name)
+    if flow_record is not None:
         from plait.decorators import make_flow_decorator
 
-        return make_flow_decorator(record.load())
+        return make_flow_decorator(flow_record.load())
     for mapping in pm.hook.plait_exports():
         if name in mapping:
             from plait.records import load_reference

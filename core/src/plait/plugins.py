@@ -138,13 +138,13 @@ class PlaitPluginManager:
 
 def _entry_points() -> list[Any]:
     if sys.version_info >= (3, 12):
-        from importlib.metadata import entry_points
+        import importlib.metadata as metadata
     else:  # 3.10/3.11: the backport has the same selectable API and carries .dist
         try:
-            from importlib_metadata import entry_points
+            import importlib_metadata as metadata  # type: ignore[no-redef]
         except ImportError:
-            from importlib.metadata import entry_points
-    return list(entry_points(group=ENTRY_POINT_GROUP))
+            import importlib.metadata as metadata  # type: ignore[no-redef]
+    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
 def _plait_version() -> str:

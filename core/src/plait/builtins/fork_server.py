@@ -20,7 +20,8 @@ import selectors
 import signal
 import socket
 import sys
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from plait.runtime.context import TaskSpec
@@ -84,7 +85,7 @@ class ForkServer:
         self.sock.settimeout(timeout if block else 0.0)
         try:
             data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 2)
-        except (BlockingIOError, TimeoutError, socket.timeout):
+        except (BlockingIOError, TimeoutError):
             return (), []
         if not data:
             raise ConnectionError("the fork server exited")

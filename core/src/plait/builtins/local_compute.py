@@ -17,7 +17,8 @@ import signal
 import subprocess
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from plait.builtins.fork_server import ForkServer
 from plait.runtime.compute import PARENT_FDS, ComputeBackend, ProcessHandle, TaskHandle

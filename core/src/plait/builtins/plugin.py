@@ -6,7 +6,8 @@ It is registered through the same hooks an external plugin implements.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from plait.hookspecs import hookimpl
 from plait.records import (

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import signal
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from plait.runtime.context import RunContext, TaskSpec

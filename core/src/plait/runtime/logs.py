@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 
 def console_time(ts: float | None = None) -> str:

@@ -13,8 +13,9 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from plait.datastore.types import AttemptIndex
 from plait.exceptions import PlaitException

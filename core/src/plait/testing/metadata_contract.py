@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from plait.exceptions import PlaitException
 from plait.metadata.provider import MetadataProvider
 

@@ -1,0 +1,1 @@
+"""Plait vs Metaflow benchmark harness (standard library only); entry point: benchmarks/run.py."""
