@@ -165,8 +165,8 @@ class ContentStore:
                 f"Artifact '{name}'{where} (type {type_name(value)}) cannot be serialized: "
                 f"{type(e).__name__}: {e}. Every attribute set on self is persisted. Fix: make the "
                 f"value picklable (define classes and functions at module level, or drop "
-                f"unpicklable members in __getstate__), or name it with a leading underscore "
-                f"(self._{name.lstrip('_')}) so it is not persisted."
+                f"unpicklable members in __getstate__), or delete it before the step ends "
+                f"(del self.{name}) if later steps do not need it."
             ) from e
 
     def _write_blobs(self, blobs: list[EncodedBlob]) -> None:
