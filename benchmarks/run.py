@@ -99,9 +99,12 @@ def run_all(
     broken: dict[str, str],
     repeat: int,
     ctx: Context,
-) -> Results:
+) -> tuple[Results, list[float]]:
+    """Every sample, and the machine's load average as each repeat started."""
     results: Results = {wl.name: {} for wl in workloads}
+    loads: list[float] = []  # 1-minute load average as each repeat starts: other work on the machine is noise
     for rep in range(repeat):
+        loads.append(os.getloadavg()[0])
         # Alternate who goes first so slow drift on a noisy machine hits both sides alike.
         order = frameworks if rep % 2 == 0 else frameworks[::-1]
         for wl in workloads:
@@ -116,7 +119,7 @@ def run_all(
                 sides.setdefault(fw.name, []).append(sample)
             for name, why in broken.items():
                 sides.setdefault(name, []).append(Sample(False, {}, why))
-    return results
+    return results, loads
 
 
 def _attempt(run: Callable[[], Metrics], label: str, rep: int, repeat: int) -> Sample:
@@ -131,16 +134,24 @@ def _attempt(run: Callable[[], Metrics], label: str, rep: int, repeat: int) -> S
     return Sample(True, metrics)
 
 
-def notes(workloads: list[Workload], frameworks: list[Framework], repeat: int, args: argparse.Namespace) -> list[str]:
+def notes(
+    workloads: list[Workload],
+    frameworks: list[Framework],
+    repeat: int,
+    loads: list[float],
+    args: argparse.Namespace,
+) -> list[str]:
     lines = [f"{fw.name} {fw.version} ({fw.python})" for fw in frameworks]
     for wl in workloads:
         if wl.metaflow_max_runs is not None and wl.metaflow_max_runs < repeat:
             lines.append(
-                f"{wl.name}: Metaflow ran {wl.metaflow_max_runs} time(s), Plait {repeat} "
-                "(Metaflow takes minutes here; --metaflow-foreach-repeat N for more)"
+                f"{wl.name}: Metaflow ran {wl.metaflow_max_runs} of the {repeat} repeats "
+                "(it takes minutes there; --metaflow-foreach-repeat N for more)"
             )
     if args.quick:
         lines.append("--quick: reduced sizes, for smoke-checking only; do not quote these numbers")
+    if max(loads, default=0.0) > (os.cpu_count() or 1) / 2:
+        lines.append(f"the machine was busy (1-min load average up to {max(loads):.1f}): expect noise")
     lines.append("lower is better everywhere; Metaflow/Plait > 1 means Plait is better")
     return lines
 
@@ -156,14 +167,14 @@ def main(argv: list[str]) -> int:
     ctx = Context(BENCH_DIR / "flows", scratch, args.timeout, args.keep_failed)
     try:
         warm_up(frameworks, ctx)
-        results = run_all(workloads, frameworks, broken, repeat, ctx)
+        results, loads = run_all(workloads, frameworks, broken, repeat, ctx)
     finally:
         if not args.keep_failed:
             shutil.rmtree(scratch, ignore_errors=True)
     print()
     print(format_table(workloads, results))
     print()
-    for line in notes(workloads, frameworks, repeat, args):
+    for line in notes(workloads, frameworks, repeat, loads, args):
         print("note: " + line)
     for line in failures(results):
         print("FAILED: " + line)
@@ -173,6 +184,7 @@ def main(argv: list[str]) -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": sys.version.split()[0],
+            "load_average_per_repeat": loads,
         },
         "config": {
             "repeat": repeat,

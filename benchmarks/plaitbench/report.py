@@ -73,7 +73,7 @@ def summarize(workloads: list[Workload], results: Results) -> dict[str, Any]:
                 "unit": metric.unit,
                 "plait": asdict(plait),
                 "metaflow": asdict(metaflow),
-                "metaflow_over_plait": ratio(metaflow, plait),
+                "metaflow_over_plait": ratio(metaflow, plait) if metric.compare else None,
                 "targets": [{"goal": t.text, "met": target_met(t, plait, metaflow, floor)} for t in metric.targets],
             }
         out[wl.name] = {
@@ -128,7 +128,7 @@ def _row(name: str, metric: Metric, sides: dict[str, list[Sample]], floor: Stats
         metric.label,
         _cell(plait, metric.unit),
         _cell(metaflow, metric.unit),
-        _ratio_text(ratio(metaflow, plait), metric.unit),
+        _ratio_text(ratio(metaflow, plait), metric.unit) if metric.compare else "",
         "; ".join(goals),
     )
 
@@ -153,6 +153,8 @@ def _value(value: float, unit: str) -> str:
 def _ratio_text(r: float | None, unit: str) -> str:
     if r is None:
         return "-"
+    if abs(r - 1) < 0.05:
+        return "about equal"
     better, worse = ("smaller", "larger") if unit == "MiB" else ("faster", "slower")
     return f"{r:.1f}x {better}" if r >= 1 else f"{1 / r:.1f}x {worse}"
 

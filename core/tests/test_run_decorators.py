@@ -53,24 +53,39 @@ def test_catch_survives_a_segfault(plait: Plait, env: dict[str, str]) -> None:
     crash = plait.task(flow, run_id, "crash")
     assert [a.success for a in crash.attempts] == [False, True]
     assert "SIGSEGV" in crash.attempts[0].exception
-    assert "SIGSEGV" in result.stdout + result.stderr
+    assert "SIGSEGV" in result.output
+    assert "Segmentation fault" in plait.log(flow, run_id, "crash", crash.task_id, 0, "stderr")
+    assert "plait/runtime" not in result.output
     after = plait.artifacts(flow, run_id, "after")
     assert after["crash_text"]  # the var says the step crashed
     assert plait.tasks(flow, run_id, "end")[0].successful
 
 
-@pytest.mark.parametrize("how,why", [("segv", "SIGSEGV"), ("nullptr", "SIGSEGV"), ("exit", "exit code 3")])
-def test_hard_crash_without_catch_fails_the_run_cleanly(plait: Plait, how: str, why: str) -> None:
-    result = plait.run("crash_flow", "--how", how).failed()
+@pytest.mark.parametrize("how,why,env", [
+    ("segv", "SIGSEGV", {}),
+    ("nullptr", "SIGSEGV", {}),
+    ("exit", "exit code 3", {}),
+    ("nullptr", "SIGSEGV", {"PLAIT_LOCAL_LAUNCH": "subprocess"}),
+], ids=["segv", "nullptr", "os_exit", "nullptr-subprocess"])
+def test_hard_crash_without_catch_fails_the_run_cleanly(plait: Plait, how: str, why: str,
+                                                         env: dict[str, str]) -> None:
+    result = plait.run("crash_flow", "--how", how, env=env).failed()
     flow, run_id = "CrashFlow", result.run_id
     assert result.returncode == 1
     assert why in result.output
-    no_traceback(result.output)
     assert "Run failed" in result.stderr
+    no_traceback(result.output)
+    # A crash points at the step's code, never at Plait's own frames.
+    assert "plait/runtime" not in result.output and "plait/builtins" not in result.output
     crash = plait.task(flow, run_id, "crash")
+    if why == "SIGSEGV":
+        assert "Segmentation fault" in result.output
+        assert 'crash_flow.py", line' in result.output
+        assert "Segmentation fault" in plait.log(flow, run_id, "crash", crash.task_id, 0, "stderr")
     assert [a.success for a in crash.attempts] == [False]
-    assert plait.ds.read_index(flow, run_id, "crash", crash.task_id) is None or \
-        not plait.ds.read_index(flow, run_id, "crash", crash.task_id).success
+    assert why in crash.attempts[0].exception
+    index = plait.ds.read_index(flow, run_id, "crash", crash.task_id)
+    assert index is None or not index.success
     # The sibling branch was not disturbed: it finished and its artifacts are stored.
     ok = plait.task(flow, run_id, "ok")
     assert ok.successful and plait.counter("ok") == 1

@@ -121,7 +121,7 @@ def test_switch_self_loop_runs_n_times_then_exits(plait: Plait) -> None:
     assert len(loops) == 4
     assert [t.foreach_key for t in loops] == ["", "#1", "#2", "#3"]
     # Each visit is a task fed by the previous one.
-    for prev, nxt in zip(loops, loops[1:]):
+    for prev, nxt in zip(loops, loops[1:], strict=False):
         assert nxt.input_paths == [f"{run_id}/loop/{prev.task_id}"]
     end = plait.artifacts(flow, run_id, "end")
     assert end["i"] == 4

@@ -27,7 +27,7 @@ class BranchFlow(FlowSpec):
         self.iterated = sorted(inp.x for inp in inputs)
         self.num_inputs = len(inputs)
         try:
-            self.shared
+            _ = self.shared
         except AttributeError as exc:
             self.missing_message = str(exc)
         self.next(self.end)

@@ -4,7 +4,6 @@ import signal
 import time
 
 from _helpers import bump
-
 from plait import FlowSpec, Parameter, step
 
 

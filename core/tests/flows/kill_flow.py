@@ -1,7 +1,6 @@
 import time
 
 from _helpers import bump, flag
-
 from plait import FlowSpec, step
 
 

@@ -1,5 +1,4 @@
 from _helpers import bump
-
 from plait import FlowSpec, step
 
 

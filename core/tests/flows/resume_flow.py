@@ -1,5 +1,4 @@
 from _helpers import bump, flag
-
 from plait import FlowSpec, current, step
 
 

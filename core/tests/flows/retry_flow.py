@@ -1,7 +1,6 @@
 import time
 
 from _helpers import bump
-
 from plait import FlowSpec, current, retry, step
 
 

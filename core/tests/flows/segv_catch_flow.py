@@ -2,7 +2,6 @@ import os
 import signal
 
 from _helpers import bump
-
 from plait import FlowSpec, catch, step
 
 

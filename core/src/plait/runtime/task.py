@@ -18,6 +18,7 @@ from plait.datastore.types import ArtifactRef, AttemptIndex
 from plait.exceptions import InvalidNextError, PlaitException, UnpicklableArtifactError
 from plait.flowspec import FlowSpec, Inputs, TaskState
 from plait.runtime.context import TaskContext, TaskSpec
+from plait.runtime.crash import enable_crash_report
 
 if TYPE_CHECKING:
     from plait.datastore.flow_store import FlowDataStore
@@ -170,6 +171,7 @@ def execute_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, ds:
     from plait.runtime.decorators import step_decorators
 
     started = time.time()
+    enable_crash_report()
     if record_metadata:
         metadata.new_task(spec.flow, spec.run_id, spec.step, spec.task_id, spec.foreach_key, spec.input_paths)
         metadata.start_attempt(spec.flow, spec.run_id, spec.step, spec.task_id, spec.retry_count)
