@@ -78,15 +78,18 @@ class Plait:
         self.cwd = tmp_path / "work"
         self.root = tmp_path / "datastore"
         self.state = tmp_path / "state"  # flows keep counters and flags here
-        for d in (self.cwd, self.root, self.state):
+        self.tmpdir = tmp_path / "tmp"  # the runs' TMPDIR: nothing they leave escapes the test
+        for d in (self.cwd, self.root, self.state, self.tmpdir):
             d.mkdir()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PLAIT_")}
+        keep = ("PLAIT_DISABLE_PLUGINS",)  # the one knob of the outer environment honoured
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PLAIT_") or k in keep}
         self.env.update({
             "PLAIT_DATASTORE_ROOT": str(self.root),
             "PLAIT_HOME": str(tmp_path / "home"),  # no user profile leaks into the tests
             "PLAIT_USER": "tester",
             "PLAIT_TEST_STATE": str(self.state),
             "PYTHONDONTWRITEBYTECODE": "1",
+            "TMPDIR": str(self.tmpdir),
         })
         self._ds: Any = None
         self._md: Any = None

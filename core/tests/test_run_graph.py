@@ -28,6 +28,7 @@ def test_linear_flow_inherits_untouched_artifacts_by_reference(plait: Plait) -> 
     assert values["total"] == 2 + 20000
     assert values["big"] == list(range(20000))
     assert plait.counter("start") == 1
+    assert list(plait.tmpdir.iterdir()) == []  # the run cleaned up its temporary files
 
 
 def test_underscore_attributes_persist_and_flow_downstream(plait: Plait) -> None:

@@ -1,7 +1,7 @@
 """Plait: flows as Python classes, with Metaflow's API on a small pluggy core.
 
-Only the flow-definition API is imported eagerly; the runtime, CLI, client and plugins load
-on first use so that ``import plait`` stays fast.
+Only the flow-definition API is imported eagerly; the runtime, CLI, client (``Flow``,
+``Run``, ``namespace``...), Runner and plugins load on first use so ``import plait`` stays fast.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ __all__ = [
     "FlowSpec", "step", "Parameter", "IncludeFile", "JSONType", "current",
     "PlaitException", "MetaflowException", "__version__",
     "retry", "catch", "timeout", "environment", "resources",
+    "Metaflow", "Flow", "Run", "Step", "Task", "DataArtifact", "namespace", "get_namespace",
+    "default_namespace", "get_metadata", "default_metadata", "Runner", "NBRunner", "ExecutingRun",
 ]
 
 
@@ -25,6 +27,12 @@ def __getattr__(name: str) -> Any:
     """Decorators (built-in or from plugins) and plugin-provided names, loaded on demand."""
     if name.startswith("__"):
         raise AttributeError(name)
+    from importlib.util import find_spec
+
+    if find_spec(f"plait.{name}") is not None:  # a submodule (`from plait import config`)
+        from importlib import import_module
+
+        return import_module(f"plait.{name}")
     from plait.lazy_names import resolve
 
     value = resolve(name)

@@ -39,6 +39,10 @@ class ParameterError(PlaitException):
     headline = "Invalid parameter"
 
 
+class ParameterAssignmentError(ParameterError, AttributeError):
+    """Assigning to a parameter; also an AttributeError, as Metaflow raises."""
+
+
 class InvalidNextError(PlaitException):
     headline = "Invalid self.next() transition"
 

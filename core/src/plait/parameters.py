@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from plait.exceptions import ParameterError
+from plait.exceptions import ParameterAssignmentError, ParameterError
 
 
 class JSONTypeClass:
@@ -111,7 +111,7 @@ class Parameter:
         return obj._plait_parameter_value(self._attr_name or self.name)
 
     def __set__(self, obj: Any, value: Any) -> None:
-        raise ParameterError(
+        raise ParameterAssignmentError(
             f"Parameter '{self.name}' cannot be assigned to: parameters are constant for the "
             f"whole run. Store the value in an artifact with another name instead."
         )

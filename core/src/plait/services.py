@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plait import config
+import plait.config as config
 
 if TYPE_CHECKING:
     from plait.datastore.flow_store import FlowDataStore

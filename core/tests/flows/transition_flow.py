@@ -10,7 +10,7 @@ class TransitionFlow(FlowSpec):
     def start(self):
         mode = os.environ.get("PLAIT_TEST_MODE", "ok")
         if mode == "mismatch":
-            self.next(self.end)  # hidden from the static graph
+            getattr(self, "next")(self.end)  # noqa: B009 - hidden from the static graph
             return
         if mode == "no_next":
             return

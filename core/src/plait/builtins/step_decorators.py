@@ -71,8 +71,10 @@ class CatchDecorator(StepDecorator):
         if task.retry_count < task.spec.max_user_retries:
             return False  # let @retry try again first
         if self.attributes["print_exception"]:
+            from plait.runtime.task import describe_exception
+
             sys.stderr.write(f"@catch caught an exception from step '{task.step_name}':\n")
-            traceback.print_exception(type(exception), exception, exception.__traceback__, file=sys.stderr)
+            sys.stderr.write(describe_exception(exception).rstrip("\n") + "\n")
         var = self.attributes["var"]
         if var:
             object.__setattr__(task.flow, var, ExceptionWrapper(exception))

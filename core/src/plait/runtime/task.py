@@ -225,15 +225,20 @@ def execute_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, ds:
     return 0 if success else 1
 
 
+def describe_exception(exc: BaseException) -> str:
+    """The user-facing text of a step's exception: Plait's own errors as one message, others
+    as a traceback of the user's frames only (never Plait's)."""
+    if isinstance(exc, PlaitException):
+        return f"{exc.headline}: {exc}"
+    tb = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in tb if "/plait/" not in f.filename.replace("\\", "/")] or list(tb)
+    text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(user))
+    return text + "".join(traceback.format_exception_only(type(exc), exc))
+
+
 def _report(exc: BaseException, spec: TaskSpec) -> str:
     """Print the user-facing error to stderr and return it for the metadata."""
-    if isinstance(exc, PlaitException):
-        text = f"{exc.headline}: {exc}"
-    else:
-        tb = traceback.extract_tb(exc.__traceback__)
-        user = [f for f in tb if "/plait/" not in f.filename.replace("\\", "/")] or list(tb)
-        text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(user))
-        text += "".join(traceback.format_exception_only(type(exc), exc))
+    text = describe_exception(exc)
     sys.stderr.write(text.rstrip("\n") + "\n")
     sys.stderr.flush()
     return text
