@@ -171,8 +171,8 @@ def test_builtins_come_through_the_same_registration_hooks() -> None:
 
 
 def test_missing_plugin_error_says_what_to_install() -> None:
-    with pytest.raises(MissingPluginError, match="pip install plait-s3"):
-        get_plugin_manager().get("datastores", "s3")
+    with pytest.raises(MissingPluginError, match="pip install plait-gcs"):
+        get_plugin_manager().get("datastores", "gcs")
     import plait
 
     with pytest.raises(MissingPluginError, match="pip install plait-kubernetes"):

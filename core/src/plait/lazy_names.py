@@ -14,7 +14,21 @@ KNOWN_PLUGIN_NAMES = {
 }
 
 
+#: The client and Runner APIs, imported on first use (``from plait import Flow, Runner``).
+#: (``metadata()`` is ``plait.client.metadata``: ``plait.metadata`` is the metadata subpackage.)
+API_NAMES = {
+    **dict.fromkeys(("Metaflow", "Flow", "Run", "Step", "Task", "DataArtifact", "MetaflowData",
+                     "namespace", "get_namespace", "default_namespace", "get_metadata",
+                     "default_metadata"), "plait.client"),
+    **dict.fromkeys(("Runner", "NBRunner", "ExecutingRun"), "plait.runner"),
+}
+
+
 def resolve(name: str) -> Any:
+    if name in API_NAMES:
+        from importlib import import_module
+
+        return getattr(import_module(API_NAMES[name]), name)
     from plait.builtins import plugin as builtin
     from plait.decorators import make_step_decorator
 

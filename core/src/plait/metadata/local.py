@@ -224,7 +224,7 @@ class LocalMetadataProvider(MetadataProvider):
             chunk = pks[i:i + 500]
             marks = ",".join("?" * len(chunk))
             for run, tag, system in conn.execute(
-                    f"SELECT run, tag, system FROM run_tags WHERE run IN ({marks}) ORDER BY tag", chunk):
+                    f"SELECT run, tag, system FROM run_tags WHERE run IN ({marks}) ORDER BY run, tag", chunk):
                 tags[run][1 if system else 0].append(tag)
         return [RunRecord(flow=r[1], run_id=r[2], user=r[3], created_at=r[4], finished_at=r[5],
                           success=_flag(r[6]), origin_run_id=r[7], parameters=json.loads(r[8]),
@@ -312,6 +312,50 @@ class LocalMetadataProvider(MetadataProvider):
             pk = self._run_pk(conn, flow, run_id)
             conn.executemany("DELETE FROM run_tags WHERE run = ? AND tag = ? AND system = 0",
                              [(pk, t) for t in user_tags])
+
+    def iter_runs(self, flow: str, tags: Iterable[str] = (), success: bool | None = None,
+                  page_size: int = 100) -> Iterator[RunRecord]:
+        """Keyset pages over the (flow, id) index, newest first: the first run costs one short
+        query whatever the number of runs, and no transaction stays open between pages."""
+        where = "flow = ?"
+        args: list[Any] = [flow]
+        for tag in _clean_tags(tags):
+            where += " AND EXISTS (SELECT 1 FROM run_tags g WHERE g.run = runs.id AND g.tag = ?)"
+            args.append(tag)
+        if success is not None:
+            where += " AND success = ?"
+            args.append(int(bool(success)))
+        size = max(int(page_size), 1)
+        cursor: int | None = None
+        while True:
+            sql = f"SELECT {_RUN_COLS} FROM runs WHERE {where}"
+            page_args = list(args)
+            if cursor is not None:
+                sql += " AND id < ?"
+                page_args.append(cursor)
+            sql += " ORDER BY id DESC LIMIT ?"
+            page_args.append(size)
+            with self._tx() as conn:
+                rows = conn.execute(sql, page_args).fetchall()
+                records = self._runs(conn, rows)
+            yield from records
+            if len(rows) < size:
+                return
+            cursor = int(rows[-1][0])
+            size = min(size * 4, 2000)
+
+    def replace_tags(self, flow: str, run_id: str, remove: Iterable[str], add: Iterable[str]) -> list[str]:
+        """One write transaction: another process sees the old tags or the new ones."""
+        to_remove, to_add = _clean_tags(remove), _clean_tags(add)
+        with self._tx(write=True) as conn:
+            pk = self._run_pk(conn, flow, run_id)
+            conn.executemany("DELETE FROM run_tags WHERE run = ? AND tag = ? AND system = 0",
+                             [(pk, t) for t in to_remove])
+            system = {r[0] for r in conn.execute("SELECT tag FROM run_tags WHERE run = ? AND system = 1", (pk,))}
+            conn.executemany("INSERT OR IGNORE INTO run_tags (run, tag, system) VALUES (?, ?, 0)",
+                             [(pk, t) for t in to_add if t not in system])
+            return [r[0] for r in conn.execute(
+                "SELECT tag FROM run_tags WHERE run = ? AND system = 0 ORDER BY tag", (pk,))]
 
     # -- tasks ----------------------------------------------------------------------------
     def new_task(

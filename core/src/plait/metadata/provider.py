@@ -8,7 +8,7 @@ many processes (forked tasks, concurrent runs) write at once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +121,43 @@ class MetadataProvider(ABC):
     @abstractmethod
     def remove_tags(self, flow: str, run_id: str, tags: Iterable[str]) -> None:
         """Remove user tags from a run; system tags cannot be removed."""
+
+    # -- read-side helpers for the client (defaults built on the methods above) -------------
+    def iter_runs(self, flow: str, tags: Iterable[str] = (), success: bool | None = None,
+                  page_size: int = 100) -> Iterator[RunRecord]:
+        """Runs of ``flow`` newest first, lazily, restricted to runs carrying all ``tags``
+        and, when ``success`` is not None, whose recorded outcome is ``success``.
+
+        Taking the first item must not cost more than a page. The default pages through
+        :meth:`list_runs` by growing ``limit``; providers override it with a real cursor.
+        """
+        tags = list(tags)
+        seen = 0
+        limit = max(int(page_size), 1)
+        while True:
+            page = self.list_runs(flow, tags, limit=limit)
+            for record in page[seen:]:
+                if success is None or record.success is success:
+                    yield record
+            if len(page) < limit:
+                return
+            seen = len(page)
+            limit *= 4
+
+    def replace_tags(self, flow: str, run_id: str, remove: Iterable[str], add: Iterable[str]) -> list[str]:
+        """Remove then add user tags; returns the run's user tags afterwards. Tags that are
+        already system tags of the run are not added. Providers make this atomic when they can."""
+        if isinstance(remove, (str, bytes)) or isinstance(add, (str, bytes)):
+            from plait.exceptions import PlaitException
+
+            raise PlaitException("replace_tags takes lists of tags, not a string: wrap it in a list.")
+        add = list(add)
+        self.remove_tags(flow, run_id, remove)
+        record = self.get_run(flow, run_id)
+        system = set(record.system_tags) if record is not None else set()
+        self.add_tags(flow, run_id, [t for t in add if t not in system])
+        record = self.get_run(flow, run_id)
+        return list(record.tags) if record is not None else []
 
     # -- tasks ----------------------------------------------------------------------------
     @abstractmethod

@@ -206,10 +206,11 @@ def execute_task(flow_cls: type[FlowSpec], graph: FlowGraph, spec: TaskSpec, ds:
             raise
         ctx.exception = exc
         handled = bool(hook.plait_task_exception(task=ctx, exception=exc))
-        if handled:
+        if handled:  # the flow goes on, but the step itself did not succeed (Metaflow's _success)
             control = _fallback_control(graph, spec.step)
             refs = persist(flow, spec, ds, strict=False)
             success = True
+            ctx.extra.setdefault("metadata", {})["caught"] = f"{type(exc).__name__}: {exc}"
         else:
             error_text = _report(exc, spec)
             refs = persist(flow, spec, ds, strict=False)

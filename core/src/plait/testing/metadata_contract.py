@@ -159,6 +159,35 @@ class MetadataProviderContract:
         provider.new_run("B", "alice")
         assert sorted(provider.list_flows()) == ["A", "B"]
 
+    def test_iter_runs_pages_filters_and_is_lazy(self, provider: MetadataProvider) -> None:
+        ids = [provider.new_run(self.FLOW, "alice", tags=["even"] if i % 2 == 0 else [],
+                                system_tags=["user:alice"]) for i in range(9)]
+        provider.new_run("OtherFlow", "alice", tags=["even"])
+        for i, run_id in enumerate(ids):
+            if i % 3 == 0:
+                provider.finish_run(self.FLOW, run_id, success=i != 6)
+        newest = ids[::-1]
+        assert [r.run_id for r in provider.iter_runs(self.FLOW, page_size=2)] == newest
+        assert [r.run_id for r in provider.iter_runs(self.FLOW, ["even"], page_size=2)] == newest[::2]
+        assert [r.run_id for r in provider.iter_runs(self.FLOW, ["even", "user:alice"])] == newest[::2]
+        assert [r.run_id for r in provider.iter_runs(self.FLOW, success=True, page_size=1)] == [ids[3], ids[0]]
+        assert [r.run_id for r in provider.iter_runs(self.FLOW, success=False)] == [ids[6]]
+        assert list(provider.iter_runs("NoSuchFlow")) == []
+        it = provider.iter_runs(self.FLOW, page_size=1)
+        assert next(it).run_id == ids[-1]
+        later = provider.new_run(self.FLOW, "alice")  # writing between pages is fine
+        assert later not in [r.run_id for r in it]
+
+    def test_replace_tags(self, provider: MetadataProvider) -> None:
+        run_id = provider.new_run(self.FLOW, "alice", tags=["a", "b"], system_tags=["user:alice"])
+        assert sorted(provider.replace_tags(self.FLOW, run_id, ["a"], ["c", "user:alice"])) == ["b", "c"]
+        run = provider.get_run(self.FLOW, run_id)
+        assert run is not None and sorted(run.tags) == ["b", "c"] and run.system_tags == ["user:alice"]
+        assert sorted(provider.replace_tags(self.FLOW, run_id, ["c"], ["c"])) == ["b", "c"]  # remove first
+        assert provider.replace_tags(self.FLOW, run_id, ["b", "c"], []) == []
+        with pytest.raises(PlaitException):
+            provider.replace_tags(self.FLOW, run_id, [], "tag")  # type: ignore[arg-type]
+
     # -- tags -----------------------------------------------------------------------------
     def test_add_and_remove_tags(self, provider: MetadataProvider) -> None:
         run_id = provider.new_run(self.FLOW, "alice", tags=["keep"], system_tags=["runtime:local"])
