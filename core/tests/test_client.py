@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Plait
 from plait.client import (
     DataArtifact,
     Flow,
@@ -30,6 +29,7 @@ from plait.client import (
     namespace,
 )
 from plait.exceptions import PlaitException, PlaitNotFound
+from plait_harness import Plait
 
 CLIENT_FLOW = textwrap.dedent('''
     import os

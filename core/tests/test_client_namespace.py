@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from conftest import Plait
 from plait.client import (
     Flow,
     Metaflow,
@@ -21,6 +20,7 @@ from plait.client import (
     namespace,
 )
 from plait.exceptions import NamespaceMismatch, PlaitException
+from plait_harness import Plait
 
 TINY = textwrap.dedent('''
     from plait import FlowSpec, step

@@ -9,9 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-pytest.register_assert_rewrite("plait.testing.metadata_contract")
-
 from plait.exceptions import PlaitException
 from plait.metadata.local import DB_NAME, SCHEMA_VERSION, LocalMetadataProvider
 from plait.testing.metadata_contract import (

@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from plait import hookspecs
 from plait.exceptions import MissingPluginError, PluginError
 from plait.hookspecs import hookimpl

@@ -4,7 +4,7 @@ console script, and errors printed as one message without a traceback."""
 from __future__ import annotations
 
 import pytest
-from conftest import PLAIT_SCRIPT, Plait, flow_path, no_traceback
+from plait_harness import PLAIT_SCRIPT, Plait, flow_path, no_traceback
 
 FLOW = "CliFlow"
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RUN_ID_RE, Plait, pid_alive
+from plait_harness import RUN_ID_RE, Plait, pid_alive
 
 LAUNCH_MODES = [pytest.param({}, id="fork"), pytest.param({"PLAIT_LOCAL_LAUNCH": "subprocess"}, id="subprocess")]
 

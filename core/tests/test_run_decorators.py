@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Plait, no_traceback
+from plait_harness import Plait, no_traceback
 
 LAUNCH_MODES = [pytest.param({}, id="fork"), pytest.param({"PLAIT_LOCAL_LAUNCH": "subprocess"}, id="subprocess")]
 

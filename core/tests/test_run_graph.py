@@ -6,7 +6,7 @@ checks the artifacts through the datastore and the tasks through the metadata.
 
 from __future__ import annotations
 
-from conftest import Plait, no_traceback
+from plait_harness import Plait, no_traceback
 
 
 def test_linear_flow_inherits_untouched_artifacts_by_reference(plait: Plait) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Plait
+from plait_harness import Plait
 
 
 def _normalise(values: dict[str, object]) -> dict[str, object]:

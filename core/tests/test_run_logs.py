@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from conftest import Plait
+from plait_harness import Plait
 
 LAUNCH_MODES = [pytest.param({}, id="fork"), pytest.param({"PLAIT_LOCAL_LAUNCH": "subprocess"}, id="subprocess")]
 

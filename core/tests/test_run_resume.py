@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Plait, no_traceback
+from plait_harness import Plait, no_traceback
 
 FLOW = "ResumeFlow"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Plait
 from plait import Flow, Runner
 from plait.client import default_namespace
 from plait.exceptions import ParameterError
 from plait.runner import ExecutingRun, RunnerError
+from plait_harness import Plait
 
 RUNNER_FLOW = textwrap.dedent('''
     import os
