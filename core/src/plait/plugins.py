@@ -7,7 +7,6 @@ are collected once; two plugins registering the same name is an error naming bot
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -17,7 +16,6 @@ from plait import hookspecs
 from plait.exceptions import MissingPluginError, PluginError
 from plait.records import _Record
 
-ENTRY_POINT_GROUP = "plait"
 BUILTIN_PLUGINS = ("plait.builtins.plugin",)
 
 R = TypeVar("R", bound=_Record)
@@ -82,22 +80,21 @@ class PlaitPluginManager:
             self.register(module, PluginInfo(module_name, module_name, "plait", version, True))
 
     def load_entry_points(self) -> None:
+        from plait.entry_points import plait_entry_points
+
         disabled = {n.strip() for n in os.environ.get("PLAIT_DISABLE_PLUGINS", "").split(",") if n.strip()}
-        for ep in _entry_points():
+        for ep in plait_entry_points():
             if ep.name in disabled or self.pm.has_plugin(ep.name):
                 continue
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else "?"
-            dist_version = dist.version if dist is not None else "?"
             try:
                 plugin = ep.load()
             except Exception as exc:  # a broken plugin must say which one it is
                 raise PluginError(
-                    f"Plugin '{ep.name}' from distribution {dist_name} {dist_version} failed to "
+                    f"Plugin '{ep.name}' from distribution {ep.distribution} {ep.version} failed to "
                     f"load ({ep.value}): {exc!r}. Reinstall it, or disable it with "
                     f"PLAIT_DISABLE_PLUGINS={ep.name}."
                 ) from exc
-            self.register(plugin, PluginInfo(ep.name, ep.value, dist_name, dist_version, False))
+            self.register(plugin, PluginInfo(ep.name, ep.value, ep.distribution, ep.version, False))
 
     def registry(self, kind: str) -> dict[str, Any]:
         """Name -> record for one registration hook (``kind`` as in _REGISTRATION_HOOKS)."""
@@ -134,17 +131,6 @@ class PlaitPluginManager:
                 f"{known}). If it comes from a plugin, install it: pip install {pkg}"
             )
         return registry[name]
-
-
-def _entry_points() -> list[Any]:
-    if sys.version_info >= (3, 12):
-        import importlib.metadata as metadata
-    else:  # 3.10/3.11: the backport has the same selectable API and carries .dist
-        try:
-            import importlib_metadata as metadata  # type: ignore[no-redef]
-        except ImportError:
-            import importlib.metadata as metadata  # type: ignore[no-redef]
-    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
 def _plait_version() -> str:

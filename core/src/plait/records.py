@@ -31,41 +31,37 @@ class _Record:
         return load_reference(self.ref)
 
 
-@dataclass(frozen=True)
+# The kinds below add no fields: plain subclasses (no dataclass decorator each, which would
+# cost a millisecond apiece at start-up) keep the base's frozen fields, equality and replace().
+
+
 class StepDecoratorRecord(_Record):
     """A step decorator (``@retry``); ``ref`` names a :class:`plait.decorators.StepDecorator`."""
 
 
-@dataclass(frozen=True)
 class FlowDecoratorRecord(_Record):
     """A flow-level decorator (``@project``-style); ``ref`` names a FlowDecorator subclass."""
 
 
-@dataclass(frozen=True)
 class CliCommandRecord(_Record):
     """A click command or group added to the flow CLI; ``ref`` names the click object."""
 
 
-@dataclass(frozen=True)
 class DatastoreRecord(_Record):
     """A storage backend; ``ref`` names a :class:`plait.datastore.storage.Storage` subclass."""
 
 
-@dataclass(frozen=True)
 class MetadataProviderRecord(_Record):
     """A metadata provider; ``ref`` names a :class:`plait.metadata.provider.MetadataProvider`."""
 
 
-@dataclass(frozen=True)
 class ComputeBackendRecord(_Record):
     """Where tasks run; ``ref`` names a :class:`plait.runtime.compute.ComputeBackend`."""
 
 
-@dataclass(frozen=True)
 class EnvironmentRecord(_Record):
     """A per-step environment manager (``--environment uv``)."""
 
 
-@dataclass(frozen=True)
 class SerializerRecord(_Record):
     """An artifact serializer; ``ref`` names a :class:`plait.datastore.serialize.Serializer`."""

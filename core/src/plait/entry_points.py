@@ -1,0 +1,83 @@
+"""Find the ``plait`` entry points, with a cache so that a flow run does not rescan every
+installed distribution (tens of milliseconds in a full environment) each time it starts.
+
+The cache is keyed by ``sys.path`` and valid while none of its directories changed: installing,
+upgrading or removing a distribution rewrites its ``.dist-info`` folder, which changes the
+modification time of the directory holding it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+ENTRY_POINT_GROUP = "plait"
+
+
+@dataclass(frozen=True)
+class FoundEntryPoint:
+    name: str
+    value: str  # "module:attr" or "module"
+    distribution: str
+    version: str
+
+    def load(self) -> Any:
+        from plait.records import load_reference
+
+        return load_reference(self.value)
+
+
+def _cache_file() -> str:
+    root = os.environ.get("PLAIT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "plait")
+    key = hashlib.sha256("\0".join([sys.executable, *sys.path]).encode()).hexdigest()[:16]
+    return os.path.join(root, f"entry-points-{key}.json")
+
+
+def _fingerprint() -> list[tuple[str, int]]:
+    stamps = []
+    for entry in sys.path:
+        try:
+            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            stamps.append((entry, -1))
+    return stamps
+
+
+def _scan() -> list[FoundEntryPoint]:
+    import importlib.metadata as metadata
+
+    found = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        found.append(FoundEntryPoint(ep.name, ep.value, dist.metadata["Name"] if dist else "?",
+                                     dist.version if dist else "?"))
+    return found
+
+
+def plait_entry_points() -> list[FoundEntryPoint]:
+    """Every ``plait`` entry point of the running interpreter's environment."""
+    path = _cache_file()
+    stamps = [list(s) for s in _fingerprint()]
+    try:
+        with open(path, encoding="utf-8") as f:
+            cached = json.load(f)
+        if cached["stamps"] == stamps:
+            return [FoundEntryPoint(*row) for row in cached["entry_points"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    found = _scan()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"stamps": stamps, "entry_points": [
+                [e.name, e.value, e.distribution, e.version] for e in found]}, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: discovery still works, just uncached
+    return found

@@ -1,0 +1,227 @@
+"""The ``uv`` compute backend: launches environment steps locally, in their interpreter.
+
+The scheduler's own fork path cannot switch interpreters, so a step in an environment runs
+its task command with the environment's Python. Spawning that command for every task would
+pay an interpreter start plus every import per task; instead each environment gets one fork
+server (:mod:`plait_uv.server`) started with the environment's Python at the start of the
+run, and tasks are forked from it. Where forking is not available (no ``pidfd_open``,
+``PLAIT_LOCAL_LAUNCH=subprocess``, ``PLAIT_UV_FORK_SERVER=0``) or the server could not load
+the flow, the command is spawned as is: the same task, just slower to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from plait.runtime.compute import ComputeBackend, ProcessHandle, TaskHandle
+
+if TYPE_CHECKING:
+    from plait.runtime.context import RunContext, TaskSpec
+
+_SCRUB = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONNOUSERSITE", "__PYVENV_LAUNCHER__")
+_READY_TIMEOUT = 120.0
+
+
+def task_env() -> dict[str, str]:
+    """The scheduler's environment variables minus those that would leak its packages."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def may_fork() -> bool:
+    return (hasattr(os, "pidfd_open") and sys.platform == "linux"
+            and os.environ.get("PLAIT_LOCAL_LAUNCH", "fork") != "subprocess"
+            and os.environ.get("PLAIT_UV_FORK_SERVER", "1") not in ("0", "false", "no"))
+
+
+class EnvServer:
+    """The scheduler's side of one environment's fork server."""
+
+    def __init__(self, python: str, overlay: str, flow_file: str, top_level_args: list[str]) -> None:
+        from plait_uv.runtime import boot_command
+
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen(
+            boot_command(python, overlay, "plait_uv.server", [str(theirs.fileno()), flow_file, *top_level_args]),
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=task_env(), start_new_session=True,
+        )
+        theirs.close()
+        self.state = "starting"  # -> "ready" | "failed"
+        self.reason = ""
+        self.exits: dict[int, int] = {}
+        self._next = 0
+
+    def wait_ready(self, timeout: float = _READY_TIMEOUT) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.state == "starting":
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.state, self.reason = "failed", "did not start in time"
+                break
+            self._receive(block=True, timeout=min(left, 0.5))
+            if self.state == "starting" and self.proc.poll() is not None:
+                self.state, self.reason = "failed", f"exited with code {self.proc.returncode}"
+        return self.state == "ready"
+
+    def start(self, argv: list[str], env: dict[str, str]) -> tuple[int, int, int]:
+        self._next += 1
+        request = self._next
+        self.sock.sendall(json.dumps([request, argv, env]).encode())
+        while True:
+            msg, fds = self._receive(block=True)
+            if msg and msg[0] == "started" and msg[1] == request:
+                return msg[2], fds[0], fds[1]
+
+    def exit_code(self, pid: int, wait: bool) -> int | None:
+        while self._receive(block=False)[0]:
+            pass
+        tries = 2000 if wait else 0
+        while pid not in self.exits and tries > 0:
+            self._receive(block=True, timeout=0.005)
+            tries -= 1
+        if pid not in self.exits and wait and self.proc.poll() is not None:
+            return -int(signal.SIGKILL)
+        return self.exits.pop(pid, None)
+
+    def _receive(self, block: bool, timeout: float | None = None) -> tuple[list[Any], list[int]]:
+        self.sock.settimeout(timeout if block else 0.0)
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 2)
+        except (BlockingIOError, TimeoutError):
+            return [], []
+        if not data:
+            if self.state == "starting":
+                self.state, self.reason = "failed", "exited while loading the flow"
+            raise ConnectionError("the environment's fork server exited")
+        msg = json.loads(data)
+        if msg[0] == "exit":
+            self.exits[msg[1]] = msg[2]
+        elif msg[0] == "ready":
+            self.state = "ready"
+        elif msg[0] == "failed":
+            self.state, self.reason = "failed", msg[1]
+        return msg, fds
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        try:  # EOF for the server even if a forked copy of this socket lives on somewhere
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class UvLocalCompute(ComputeBackend):
+    """Local launches of steps that run in a uv environment (selected by ``@uv``/``@pypi``)."""
+
+    name = "uv"
+
+    def __init__(self) -> None:
+        self.servers: dict[tuple[str, str, str], EnvServer] = {}  # (python, overlay, flow) -> server
+
+    def warm(self, command: list[str]) -> None:
+        """Start the fork server of the environment that runs ``command`` (a task command in
+        an environment, or a :func:`server_command`) now, so it is warm by its first task."""
+        parsed = _parse(command)
+        if parsed is not None and may_fork():
+            self._server(*parsed)
+
+    def _server(self, python: str, overlay: str, flow_file: str, top_level_args: list[str]) -> EnvServer:
+        key = (python, overlay, flow_file)
+        if key not in self.servers:
+            self.servers[key] = EnvServer(python, overlay, flow_file, top_level_args)
+        return self.servers[key]
+
+    def launch(self, run: RunContext, task: TaskSpec, command: list[str],
+               env: dict[str, str], in_process: Callable[[TaskSpec], int] | None) -> TaskHandle:
+        parsed = _parse(command)
+        if parsed is not None and may_fork():
+            python, overlay, flow_file, top_level_args = parsed
+            server = self._server(python, overlay, flow_file, top_level_args)
+            if server.state == "starting":
+                server.wait_ready()
+            if server.state == "ready" and server.alive():
+                try:
+                    pid, out_fd, err_fd = server.start(_after_flow_file(command), env)
+                except (ConnectionError, OSError):
+                    pass
+                else:
+                    handle = ProcessHandle(pid, out_fd, err_fd, lambda: server.exit_code(pid, wait=_ended(handle)))
+                    return handle
+        return _spawn(command, env)
+
+    def shutdown(self) -> None:
+        for server in self.servers.values():
+            server.close()
+        self.servers.clear()
+
+
+def _ended(handle: ProcessHandle) -> bool:
+    fd = handle.exit_fd()
+    return fd is not None and bool(select.select([fd], [], [], 0)[0])
+
+
+def _parse(command: list[str]) -> tuple[str, str, str, list[str]] | None:
+    """(python, overlay, flow file, top-level args) of a task command in an environment."""
+    from plait_uv.runtime import parse_boot_command
+
+    parsed = parse_boot_command(command)
+    if parsed is None:
+        return None
+    python, overlay, module, args = parsed
+    if module != "plait" or len(args) < 2 or args[0] != "_flow":
+        return None
+    rest = args[2:]
+    top_level = rest[: rest.index("step")] if "step" in rest else []
+    return python, overlay, args[1], top_level
+
+
+def server_command(command: list[str]) -> list[str] | None:
+    """The shortest task command that names the same fork server as ``command``."""
+    parsed = _parse(command)
+    if parsed is None:
+        return None
+    python, overlay, flow_file, top_level = parsed
+    from plait_uv.runtime import boot_command
+
+    return boot_command(python, overlay, "plait", ["_flow", flow_file, *top_level, "step"])
+
+
+def _after_flow_file(command: list[str]) -> list[str]:
+    """The flow CLI's arguments in a task command (what follows the flow file)."""
+    i = command.index("_flow")
+    return command[i + 2:]
+
+
+def _spawn(command: list[str], env: dict[str, str]) -> TaskHandle:
+    from plait_uv.server import _die_with_parent, load_libc
+
+    load_libc()
+    proc = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**task_env(), **env}, start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    out_fd, err_fd = os.dup(proc.stdout.fileno()), os.dup(proc.stderr.fileno())
+    proc.stdout.close()
+    proc.stderr.close()
+    return ProcessHandle(proc.pid, out_fd, err_fd, proc.poll)

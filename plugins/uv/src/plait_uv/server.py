@@ -1,0 +1,234 @@
+"""The environment's fork server: runs INSIDE an environment's interpreter.
+
+Started once per environment and run by the scheduler (``python -s -m plait_uv.server FD
+FLOW_FILE [TOP-LEVEL ARGS]``), it imports Plait and the flow file once, then forks one process per task,
+so a task in an environment costs a fork instead of an interpreter start plus every import.
+Each forked task runs exactly what the task command runs (``plait.cli.run_flow_cli`` with
+the command's arguments).
+
+Protocol over the inherited SOCK_SEQPACKET socket, one JSON message per packet:
+  server -> scheduler: ["ready"] once warm (or ["failed", reason] and exit)
+  scheduler -> server: [request_id, argv, env]
+  server -> scheduler: ["started", request_id, pid] + the task's stdout/stderr read ends
+                       (SCM_RIGHTS), later ["exit", pid, exit_code]
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import gc
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import traceback
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+class _Loaded(BaseException):
+    """Raised where the flow file would start its CLI: the module is loaded."""
+
+    def __init__(self, flow_cls: type) -> None:
+        self.flow_cls = flow_cls
+
+
+_libc: Any = None
+
+
+def load_libc() -> None:
+    """Load libc once (before forking), so each child only makes the call."""
+    global _libc
+    if _libc is None and sys.platform == "linux":
+        try:
+            import ctypes
+
+            _libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            pass
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies."""
+    if _libc is not None:
+        try:
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+
+
+def load_flow(path: str) -> type:
+    """Execute the flow file as ``__main__`` (as the task command does) without starting its
+    CLI; return its flow class."""
+    import types
+
+    import plait.cli
+    from plait.flowspec import FlowSpec
+
+    real_cli = plait.cli.run_flow_cli
+
+    def capture(flow_cls: type, argv: Any = None, flow_file: Any = None) -> Any:
+        raise _Loaded(flow_cls)
+
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    module.__dict__["__builtins__"] = __builtins__
+    sys.modules["__main__"] = module
+    sys.argv = [path]
+    sys.path.insert(0, os.path.dirname(path))
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    plait.cli.run_flow_cli = capture  # type: ignore[assignment]
+    try:
+        exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 - the user's flow
+        flows = [v for v in module.__dict__.values() if isinstance(v, type) and issubclass(v, FlowSpec)
+                 and v is not FlowSpec and v.__module__ == "__main__"]
+        if len(flows) != 1:
+            raise RuntimeError(f"{path} defines {len(flows)} flows")
+        return flows[0]
+    except _Loaded as loaded:
+        return loaded.flow_cls
+    finally:
+        plait.cli.run_flow_cli = real_cli  # type: ignore[assignment]
+
+
+def _warm(flow_cls: type, path: str, top_level_args: list[str]) -> None:
+    """Import what every task imports, so forked tasks find it loaded: the CLI (and the
+    plugins' commands), the graph and linter, the run's datastore and metadata classes."""
+    import pickle  # noqa: F401
+    import sqlite3  # noqa: F401
+
+    import plait.datastore.flow_store  # noqa: F401
+    import plait.lint  # noqa: F401
+    import plait.runtime.launch  # noqa: F401
+    import plait.runtime.task  # noqa: F401
+    from plait.cli import build_cli
+    from plait.graph import FlowGraph
+    from plait.plugins import get_plugin_manager
+
+    build_cli(flow_cls, path)
+    pm = get_plugin_manager()
+    for kind, option in (("datastores", "--datastore"), ("metadata_providers", "--metadata")):
+        name = _option(top_level_args, option) or "local"
+        record = pm.registry(kind).get(name)
+        if record is not None:
+            record.load()
+    pm.registry("step_decorators")
+    FlowGraph(flow_cls)
+
+
+def _option(args: list[str], name: str) -> str | None:
+    for i, arg in enumerate(args[:-1]):
+        if arg == name:
+            return args[i + 1]
+    return None
+
+
+def _child(flow_cls: type, path: str, argv: list[str], env: dict[str, str], out_w: int, err_w: int,
+           close_fds: set[int]) -> None:
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        _die_with_parent()
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        for fd in (null, out_w, err_w):
+            os.close(fd)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        os.environ.update(env)
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        faulthandler.enable()
+        sys.argv = [path, *argv]
+        from plait.cli import run_flow_cli
+
+        run_flow_cli(flow_cls, argv, path)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - report anything, then exit
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _send(sock: socket.socket, msg: list[Any], fds: list[int] | None = None) -> None:
+    data = json.dumps(msg).encode()
+    if fds:
+        socket.send_fds(sock, [data], fds)
+    else:
+        sock.sendall(data)
+
+
+def serve(sock: socket.socket, flow_cls: type, path: str) -> None:
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ, None)
+    children: dict[int, int] = {}  # pidfd -> pid
+    while True:
+        for key, _ in sel.select():
+            if key.data is None:
+                data = sock.recv(1 << 20)
+                if not data:
+                    return
+                request, argv, env = json.loads(data)
+                out_r, out_w = os.pipe()
+                err_r, err_w = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    _child(flow_cls, path, argv, env, out_w, err_w, {out_r, err_r, sock.fileno(), *children})
+                for fd in (out_w, err_w):
+                    os.close(fd)
+                _send(sock, ["started", request, pid], [out_r, err_r])
+                os.close(out_r)
+                os.close(err_r)
+                pidfd = os.pidfd_open(pid)
+                children[pidfd] = pid
+                sel.register(pidfd, selectors.EVENT_READ, pid)
+            else:
+                pid = key.data
+                _, status = os.waitpid(pid, 0)
+                sel.unregister(key.fd)
+                os.close(key.fd)
+                del children[key.fd]
+                _send(sock, ["exit", pid, os.waitstatus_to_exitcode(status)])
+
+
+def main(argv: list[str]) -> int:
+    fd, path, top_level_args = int(argv[0]), argv[1], argv[2:]
+    sock = socket.socket(fileno=fd)
+    load_libc()
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scheduler's to handle
+    try:
+        flow_cls = load_flow(path)
+        _warm(flow_cls, path, top_level_args)
+    except BaseException as exc:  # noqa: BLE001 - the scheduler falls back to spawning tasks
+        _send(sock, ["failed", f"{type(exc).__name__}: {exc}"])
+        return 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.collect()
+    gc.freeze()
+    _send(sock, ["ready"])
+    serve(sock, flow_cls, path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
