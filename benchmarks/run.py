@@ -57,16 +57,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def select(workloads: list[Workload], only: list[str]) -> list[Workload]:
+    """The workloads named by --only; "foreach" also names foreach1000 / foreach100."""
     wanted = {name.strip() for item in only for name in item.split(",") if name.strip()}
     if not wanted:
         return workloads
-    chosen = [wl for wl in workloads if wl.name in wanted or wl.name.rstrip("0123456789") in wanted]
-    known = {wl.name for wl in workloads} | {wl.name.rstrip("0123456789") for wl in workloads}
-    unknown = wanted - known
+    aliases = {wl.name: {wl.name, "foreach" if wl.name.startswith("foreach") else wl.name} for wl in workloads}
+    unknown = wanted - set().union(*aliases.values())
     if unknown:
-        choices = ", ".join(sorted(known))
+        choices = ", ".join("foreach" if wl.name.startswith("foreach") else wl.name for wl in workloads)
         sys.exit(f"unknown workload(s): {', '.join(sorted(unknown))}; choose from {choices}")
-    return chosen
+    return [wl for wl in workloads if aliases[wl.name] & wanted]
 
 
 def prepare_frameworks(names: list[str]) -> tuple[list[Framework], dict[str, str]]:
@@ -141,7 +141,7 @@ def notes(
     loads: list[float],
     args: argparse.Namespace,
 ) -> list[str]:
-    lines = [f"{fw.name} {fw.version} ({fw.python})" for fw in frameworks]
+    lines = [f"{fw.name} {fw.version} from {fw.source} ({fw.python})" for fw in frameworks]
     for wl in workloads:
         if wl.metaflow_max_runs is not None and wl.metaflow_max_runs < repeat:
             lines.append(
@@ -192,7 +192,8 @@ def main(argv: list[str]) -> int:
             "sizes": sizes.__dict__,
             "metaflow_foreach_repeat": args.metaflow_foreach_repeat,
         },
-        "frameworks": {fw.name: fw.version for fw in frameworks} | {name: None for name in broken},
+        "frameworks": {fw.name: {"version": fw.version, "source": fw.source} for fw in frameworks}
+        | {name: {"error": why} for name, why in broken.items()},
         "workloads": summarize(workloads, results),
     }
     write_json(args.output, document)

@@ -30,6 +30,7 @@ class Framework:
     python: Path
     datastore_dir: str  # created in the cwd of a run
     version: str
+    source: str  # where the installed code came from, for the report
 
 
 class EnvError(RuntimeError):
@@ -43,7 +44,7 @@ def ensure_metaflow(bench_dir: Path) -> Framework:
         python = _create_venv(venv)
         _pip(python, "install", *METAFLOW_REQUIREMENTS)
         _write_fingerprint(venv, fingerprint)
-    return _framework("metaflow", venv, ".metaflow")
+    return _framework("metaflow", venv, ".metaflow", "PyPI")
 
 
 def ensure_plait(bench_dir: Path, core_dir: Path) -> Framework:
@@ -59,7 +60,7 @@ def ensure_plait(bench_dir: Path, core_dir: Path) -> Framework:
             _pip(python, "install", str(source), *PLAIT_EXTRA_REQUIREMENTS)
             _pip(python, "install", "--force-reinstall", "--no-deps", str(source))
         _write_fingerprint(venv, fingerprint)
-    return _framework("plait", venv, ".plait")
+    return _framework("plait", venv, ".plait", f"{_git_revision(core_dir)}, tree {fingerprint[:12]}")
 
 
 def tree_fingerprint(root: Path) -> str:
@@ -97,13 +98,23 @@ def _build_output_filter(root: Path) -> Callable[[str, list[str]], set[str]]:
     return ignore
 
 
-def _framework(name: str, venv: Path, datastore_dir: str) -> Framework:
+def _git_revision(folder: Path) -> str:
+    """The commit the folder is at, and whether it has uncommitted changes."""
+    head = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "not a git checkout"
+    status = ["git", "-C", str(folder), "status", "--porcelain", "--", "."]
+    dirty = subprocess.run(status, capture_output=True, text=True).stdout.strip()
+    return f"commit {head.stdout.strip()}" + (" + uncommitted changes" if dirty else "")
+
+
+def _framework(name: str, venv: Path, datastore_dir: str, source: str) -> Framework:
     python = _venv_python(venv)
     probe = f"import importlib.metadata as m; print(m.version({name!r}))"
     found = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
     if found.returncode != 0:
         raise EnvError(f"{name} is not importable from {venv}:\n{found.stderr}")
-    return Framework(name, name, python, datastore_dir, found.stdout.strip())
+    return Framework(name, name, python, datastore_dir, found.stdout.strip(), source)
 
 
 def _create_venv(venv: Path) -> Path:

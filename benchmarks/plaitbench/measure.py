@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
 import threading
@@ -22,7 +21,9 @@ class Measured:
     returncode: int
     wall_s: float
     cpu_s: float  # user + system time of the whole tree (reaped descendants included)
-    max_proc_rss_mib: float  # largest single process in the tree (kernel's ru_maxrss)
+    # Largest single process in the tree (kernel's ru_maxrss). A forked child starts with its
+    # parent's peak RSS and exec keeps it, so the harness itself must stay small (see floor.py).
+    max_proc_rss_mib: float
     tree_rss_mib: float | None  # peak of the summed RSS of all live processes, if sampled
     timed_out: bool
 
@@ -70,11 +71,6 @@ def dir_size_mib(path: Path) -> float:
             if not os.path.islink(full):
                 total += os.stat(full).st_size
     return total / MIB
-
-
-def children_max_rss_mib() -> float:
-    """ru_maxrss over every child this process has reaped so far, in MiB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / MIB
 
 
 def _kill_group(pgid: int) -> None:
