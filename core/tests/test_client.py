@@ -178,7 +178,7 @@ def test_successful_run(world: World) -> None:
     assert "work" in run and "nope" not in run
     assert "_parameters" in run and "_parameters" not in ids(run)
     assert run["_parameters"].task.data.alpha == 3
-    assert run.code is None and run.origin_pathspec is None
+    assert run.code is not None and run.origin_pathspec is None
     assert run.user_tags == {"exp1"}
     assert {"user:tester", "runtime:dev"} <= run.system_tags
     assert any(t.startswith("python_version:") for t in run.system_tags)
@@ -268,7 +268,7 @@ def test_task_parents_children_and_metadata(world: World) -> None:
     assert md["runtime"] == "dev" and md["ds-type"] == "local" and md["foreach-key"] == "1"
     assert md["ds-root"] == str(world.plait.root)
     assert [m.name for m in work[1].metadata].count("attempt") == 2
-    assert work[1].runtime_name == "dev" and work[1].code is None
+    assert work[1].runtime_name == "dev" and work[1].code is not None
     assert work[1].tags == run.tags and work[1].parent == run["work"]
     assert isinstance(work[1].created_at, datetime)
 
@@ -369,3 +369,14 @@ def test_client_reads_a_store_given_by_metadata(world: World, monkeypatch: pytes
         default_metadata()
     with pytest.raises(PlaitNotFound):
         Flow("ClientFlow")
+
+
+def test_run_code_is_the_flow_script_it_ran(world: World, tmp_path: Path) -> None:
+    run = Run(f"ClientFlow/{world.good}")
+    code = run.code
+    assert code is not None and code.script_name.endswith(".py")
+    assert "class ClientFlow(FlowSpec)" in code.flowspec
+    assert code.tarball.getnames() == [code.script_name]
+    extracted = code.extract(str(tmp_path))
+    assert Path(extracted).read_text() == code.flowspec
+    assert run["start"].task.code.flowspec == code.flowspec

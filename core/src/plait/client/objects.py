@@ -15,6 +15,7 @@ from plait.client.task import DataArtifact, MetaflowData, Task
 from plait.exceptions import NamespaceMismatch, PlaitException, PlaitNotFound
 
 if TYPE_CHECKING:
+    from plait.client.code import MetaflowCode
     from plait.client.store import ClientStore
     from plait.metadata.provider import RunRecord, TaskRecord
 
@@ -220,9 +221,11 @@ class Run(MetaflowObject):
         return to_datetime(self._record.created_at)  # type: ignore[return-value]
 
     @property
-    def code(self) -> None:
-        """Always None: Plait does not package the flow's code with local runs yet."""
-        return None
+    def code(self) -> MetaflowCode | None:
+        """The flow script this run executed (None for runs that stored none)."""
+        from plait.client.code import load_code
+
+        return load_code(self._store, self._components[0], self.id)
 
     @property
     def trigger(self) -> None:

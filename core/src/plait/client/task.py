@@ -18,6 +18,7 @@ from plait.client.base import PARAMETERS_STEP, MetaflowObject, to_datetime
 from plait.exceptions import PlaitNotFound
 
 if TYPE_CHECKING:
+    from plait.client.code import MetaflowCode
     from plait.client.store import ClientStore
     from plait.datastore.types import ArtifactRef, AttemptIndex
     from plait.metadata.provider import AttemptRecord, RunRecord, TaskRecord
@@ -245,9 +246,11 @@ class Task(MetaflowObject):
         return self._record.cloned_from
 
     @property
-    def code(self) -> None:
-        """Always None: Plait does not package the flow's code with local runs yet."""
-        return None
+    def code(self) -> MetaflowCode | None:
+        """The flow script this task's run executed."""
+        from plait.client.code import load_code
+
+        return load_code(self._store, self._components[0], self._components[1])
 
     @property
     def environment_info(self) -> None:

@@ -39,6 +39,16 @@ def _display(value: Any) -> Any:
         return repr(value)
 
 
+def _snapshot_code(ds: Any, flow_file: str) -> dict[str, Any]:
+    """Store the flow script (content-addressed: unchanged code costs nothing) for Run.code."""
+    import os
+
+    with open(flow_file, encoding="utf-8") as f:
+        source = f.read()
+    snapshot = {"script_name": os.path.basename(flow_file), "source": source, "plait_version": __version__}
+    return ds.save_artifacts({"code": snapshot}, PARAMETERS_STEP)["code"].to_json()  # type: ignore[no-any-return]
+
+
 def start_run(state: FlowState, given: dict[str, Any], tags: list[str], max_workers: int,
               max_num_splits: int, run_id_file: str | None, namespace: str | None,
               resume: tuple[str | None, str | None] | None = None) -> bool:
@@ -87,7 +97,8 @@ def start_run(state: FlowState, given: dict[str, Any], tags: list[str], max_work
             f.write(run_id)
     md.set_run_parameters(flow, run_id, param_display)
     ds.write_index(AttemptIndex(flow, run_id, PARAMETERS_STEP, PARAMETERS_TASK, 0, dict(param_refs),
-                                {"next": ["start"]}, True, time.time()))
+                                {"next": ["start"], "code": _snapshot_code(ds, state.flow_file)},
+                                True, time.time()))
     ctx = RunContext(flow_cls, graph, run_id, ds, md, state.flow_file, user, tags, origin_run_id,
                      state.top_level_args(), extra={"namespace": namespace})
     verb = f"Resuming run {origin_run_id} as" if origin_run_id else "Workflow starting"
