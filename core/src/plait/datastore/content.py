@@ -174,9 +174,11 @@ class ContentStore:
         if not unique:
             return
         present = self.storage.exists_many([blob_path(b.sha) for b in unique])
-        for blob, exists in zip(unique, present, strict=True):
-            if not exists:
-                self.storage.write_if_absent(blob_path(blob.sha), blob.chunks())
+        missing = [b for b, exists in zip(unique, present, strict=True) if not exists]
+        if len(missing) == 1:
+            self.storage.write_if_absent(blob_path(missing[0].sha), missing[0].chunks())
+        elif missing:
+            self.storage.write_many_if_absent([(blob_path(b.sha), b.chunks()) for b in missing])
 
     def has_blob(self, sha: str) -> bool:
         return self.storage.exists(blob_path(sha))

@@ -99,6 +99,10 @@ class Storage(ABC):
         """:meth:`exists` for many paths; object stores override with one LIST per prefix."""
         return [self.exists(p) for p in paths]
 
+    def write_many_if_absent(self, items: Sequence[tuple[str, Iterable[Chunk]]]) -> list[bool]:
+        """:meth:`write_if_absent` for many paths; object stores override to write in parallel."""
+        return [self.write_if_absent(path, chunks) for path, chunks in items]
+
     @abstractmethod
     def list_dir(self, path: str) -> list[str]:
         """Sorted names (not paths) directly under ``path``; ``[]`` if it does not exist."""
