@@ -1,9 +1,9 @@
 """Where a task died when it crashed hard (a segfault): the step's frames, not Plait's.
 
-A task started by the scheduler points :mod:`faulthandler` at a file the scheduler named in
-``PLAIT_CRASH_FILE``. When the task is killed by a signal, the scheduler adds to the task's
-stderr the fatal error and the frames above the first frame inside Plait (the user's code and
-the libraries it called), so a crash reads like the user's problem, not Plait's internals.
+A task has :mod:`faulthandler` dump to its stderr. The scheduler's log reader spots the dump
+(it starts with ``Fatal Python error:``) and shows, and stores, only the fatal error and the
+frames above the first frame inside Plait (the user's code and the libraries it called), so a
+crash reads like the user's problem, not Plait's internals.
 """
 
 from __future__ import annotations
@@ -11,41 +11,20 @@ from __future__ import annotations
 import faulthandler
 import os
 import re
-from typing import IO
 
-CRASH_FILE_ENV = "PLAIT_CRASH_FILE"
 _PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _FRAME = re.compile(r'\s+File "(.*)", line \d+ in ')
-_handle: IO[str] | None = None
+FATAL_PREFIX = b"Fatal Python error:"
 
 
 def enable_crash_report() -> None:
-    """In the task: send faulthandler's dump to the scheduler's crash file, if it named one."""
-    global _handle
-    path = os.environ.get(CRASH_FILE_ENV)
-    if not path:
-        return
-    try:
-        _handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - open for the task's life
-    except OSError:
-        return
-    faulthandler.enable(file=_handle, all_threads=False)
+    """In the task: on a hard crash, dump the Python stack to stderr (the scheduler trims it)."""
+    faulthandler.enable(all_threads=False)
 
 
-def crash_report(path: str, read: bool = True) -> str:
-    """The user's part of the dump in ``path`` ("" if there is none). Removes the file."""
-    text = ""
-    try:
-        if read:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-    except OSError:
-        pass
-    finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+def crash_report(text: str) -> str:
+    """The user's part of a faulthandler dump: the fatal error and the frames above the first
+    frame inside Plait ("" if ``text`` holds no dump)."""
     lines = text.splitlines()
     fatal = next((line for line in lines if line.startswith("Fatal Python error:")), None)
     if fatal is None:

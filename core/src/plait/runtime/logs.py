@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from typing import IO
 
+from plait.runtime.crash import FATAL_PREFIX
+
 
 def console_time(ts: float | None = None) -> str:
     ts = time.time() if ts is None else ts
@@ -27,6 +29,7 @@ class AttemptLog:
         self._partial = {"stdout": b"", "stderr": b""}
         self._stored: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
         self._sizes = {"stdout": 0, "stderr": 0}
+        self._crash: list[bytes] | None = None  # a faulthandler dump being collected
 
     def feed(self, stream: str, data: bytes) -> None:
         buf = self._partial[stream] + data
@@ -40,8 +43,19 @@ class AttemptLog:
             if rest:
                 self._emit(stream, [rest])
                 self._partial[stream] = b""
+        if self._crash is not None:  # the task crashed: show where, in the user's code
+            from plait.runtime.crash import crash_report
 
-    def _emit(self, stream: str, lines: list[bytes]) -> None:
+            dump, self._crash = b"\n".join(self._crash).decode("utf-8", "replace"), None
+            report = crash_report(dump) or dump
+            self._emit("stderr", [line.encode() for line in report.rstrip("\n").split("\n")], trimmed=True)
+
+    def _emit(self, stream: str, lines: list[bytes], trimmed: bool = False) -> None:
+        if stream == "stderr" and not trimmed and (
+                self._crash is not None or any(ln.startswith(FATAL_PREFIX) for ln in lines)):
+            lines = self._collect_crash(lines)
+            if not lines:
+                return
         now = time.time()
         stamp = f"{now:.6f} ".encode()
         store = self._stored[stream]
@@ -54,6 +68,18 @@ class AttemptLog:
             head = f"{console_time(now)} {self.prefix} "
             out.write("".join(head + line.decode("utf-8", "replace") + "\n" for line in lines))
             out.flush()
+
+    def _collect_crash(self, lines: list[bytes]) -> list[bytes]:
+        """Hold back a faulthandler dump (it is the last thing a crashing task writes) so that
+        close() can show the trimmed version; return the lines before it."""
+        if self._crash is None:
+            cut = next(i for i, ln in enumerate(lines) if ln.startswith(FATAL_PREFIX))
+            self._crash, lines = [], lines[:cut] + [b"\0"] + lines[cut:]
+        else:
+            lines = [b"\0"] + lines
+        cut = lines.index(b"\0")
+        self._crash.extend(lines[cut + 1:])
+        return lines[:cut]
 
     def data(self, stream: str) -> bytes:
         return b"".join(self._stored[stream])

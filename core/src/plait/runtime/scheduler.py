@@ -9,10 +9,8 @@ from __future__ import annotations
 import heapq
 import os
 import selectors
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,7 +21,6 @@ from plait.datastore.types import AttemptIndex
 from plait.exceptions import PlaitException
 from plait.runtime.compute import ComputeBackend, TaskHandle
 from plait.runtime.context import RunContext, TaskSpec
-from plait.runtime.crash import CRASH_FILE_ENV, crash_report
 from plait.runtime.decorators import retry_limits, step_decorators
 from plait.runtime.logs import AttemptLog, console_time
 from plait.runtime.resume import ResumePlan
@@ -55,7 +52,6 @@ class Running:
     hard_deadline: float | None
     open_streams: set[int] = field(default_factory=set)
     index: AttemptIndex | None = None
-    crash_file: str | None = None  # where a local task's faulthandler writes (see crash.py)
 
 
 @dataclass
@@ -87,7 +83,6 @@ class Scheduler:
         self.launches = 0
         self.failed: list[str] = []
         self.selector = selectors.DefaultSelector()
-        self.crash_dir: str | None = None
 
     # -- public -----------------------------------------------------------------------------
     def run(self, parameters_path: str) -> bool:
@@ -106,8 +101,6 @@ class Scheduler:
                 signal.signal(s, h)
             self.selector.close()
             self.backends("local").shutdown()
-            if self.crash_dir is not None:
-                shutil.rmtree(self.crash_dir, ignore_errors=True)
         return not self.failed
 
     # -- creating tasks ---------------------------------------------------------------------
@@ -160,19 +153,13 @@ class Scheduler:
             command = replaced[0]
         elif backend_name == "local":
             in_process = self._run_task
-        env: dict[str, str] = {}
-        if backend_name == "local":
-            if self.crash_dir is None:
-                self.crash_dir = tempfile.mkdtemp(prefix="plait-crash-")
-            env[CRASH_FILE_ENV] = os.path.join(self.crash_dir, f"{self.launches + 1}.txt")
-        handle = self.backends(backend_name).launch(self.ctx, spec, command, env, in_process)
+        handle = self.backends(backend_name).launch(self.ctx, spec, command, {}, in_process)
         prefix = f"[{spec.run_id}/{spec.step}/{spec.task_id} (pid {handle.pid})]"
         log = AttemptLog(prefix, echo=self.echo)
         hard = [t for t in (d.hard_timeout() for d in decorators) if t]
         now = time.time()
         self.launches += 1
-        running = Running(pending, handle, log, now, now + min(hard) if hard else None,
-                          crash_file=env.get(CRASH_FILE_ENV))
+        running = Running(pending, handle, log, now, now + min(hard) if hard else None)
         self.running[self.launches] = running
         for fd in handle.streams():
             self.selector.register(fd, selectors.EVENT_READ, self.launches)
@@ -238,10 +225,6 @@ class Scheduler:
         if exit_fd is not None:
             self.selector.unregister(exit_fd)
         run.handle.close()
-        if run.crash_file is not None:  # a crash shows where the step was, not Plait's frames
-            report = crash_report(run.crash_file, read=code < 0)
-            if report:
-                run.log.feed("stderr", report.encode())
         run.log.close()
         del self.running[launch_id]
         spec = run.pending.spec
