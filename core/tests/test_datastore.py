@@ -134,7 +134,7 @@ def test_import_is_light() -> None:
 
 
 def test_pickle5_numpy_buffers_alias_the_array() -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
     arr = np.arange(1_000_000, dtype=np.float64)
     header, parts = Pickle5Serializer().dumps(arr)
     assert header == {}
@@ -210,7 +210,7 @@ def test_blob_is_deterministic_and_decodable() -> None:
 
 
 def test_small_buffers_stay_in_band(tmp_path: Path) -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
     arrays = [np.full(10, i) for i in range(10_000)]
     blob = encode_value(arrays)
     assert len(blob.parts) == 1  # one pickle stream, not 10k parts
@@ -220,7 +220,7 @@ def test_small_buffers_stay_in_band(tmp_path: Path) -> None:
 
 
 def test_header_larger_than_first_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
     monkeypatch.setattr(SERIALIZERS["pickle5"], "min_out_of_band", 0)
     arrays = [np.full(3, i, dtype=np.int64) for i in range(30_000)]
     blob = encode_value(arrays)

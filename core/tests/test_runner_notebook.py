@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ipykernel  # noqa: F401 - the kernel the notebook runs in must be installed
+import nbclient
+import nbformat
 import pytest
 from plait_harness import Plait
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 NOTEBOOK = Path(__file__).parent / "notebooks" / "nbrunner.ipynb"
 
