@@ -17,9 +17,7 @@ from pathlib import Path
 
 import pytest
 from plait_s3.testing import TEST_ENV, MotoServer, boto_client, create_bucket
-from plait_uv.runtime import runtime_dists, runtime_requirements
-from plait_uv.spec import requirement_name
-from plait_uv.testing import _DATE, _dist_name, importlib_metadata, make_wheel, wheel_from_installed
+from plait_uv.testing import make_wheel, runtime_wheelhouse
 
 FLOW = '''
 import sys
@@ -52,71 +50,10 @@ if __name__ == "__main__":
 '''
 
 
-def _repack(folder: Path, name: str) -> None:
-    """An installed distribution as a wheel: pure-Python ones through plait-uv's helper, the
-    compiled ones (aiohttp, multidict, ...) with the platform tags recorded in their WHEEL."""
-    dist = importlib_metadata.distribution(name)
-    wheel_meta = dist.read_text("WHEEL") or ""
-    if "Root-Is-Purelib: true" in wheel_meta:
-        wheel_from_installed(folder, name)
-        return
-    import zipfile
-
-    tags = [line.split(":", 1)[1].strip() for line in wheel_meta.splitlines() if line.startswith("Tag:")]
-    assert tags, f"{name}: no tags in its WHEEL"
-    real = _dist_name(dist.metadata["Name"])
-    dist_info = f"{real}-{dist.version}.dist-info"
-    files: dict[str, bytes] = {}
-    for f in dist.files or []:
-        rel = str(f)
-        if rel.startswith("..") or "__pycache__" in rel or rel.endswith(
-                (".pyc", "/RECORD", "/INSTALLER", "/REQUESTED", "/direct_url.json")):
-            continue
-        src = Path(str(f.locate()))
-        if src.is_file():
-            parts = rel.split("/")
-            if parts[0].endswith(".dist-info"):
-                parts[0] = dist_info
-            files["/".join(parts)] = src.read_bytes()
-    # One wheel file name per interpreter/abi/platform triple compressed as PEP 425 allows.
-    pys, abis, plats = (sorted({t.split("-")[i] for t in tags}) for i in range(3))
-    path = folder / f"{real}-{dist.version}-{'.'.join(pys)}-{'.'.join(abis)}-{'.'.join(plats)}.whl"
-    import base64
-    import hashlib
-
-    record = [f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}"
-              for n, d in files.items()]
-    record.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for n in sorted(files):
-            info = zipfile.ZipInfo(n, _DATE)
-            info.external_attr = 0o755 << 16 if n.endswith(".so") else 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, files[n])
-
-
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every third-party distribution a task on the S3 datastore needs, plus tinypkg."""
-    folder = tmp_path_factory.mktemp("wheelhouse")
-    reqs = runtime_requirements(runtime_dists(), {"plait-s3"})
-    todo = [requirement_name(r.split(";")[0]) for r in reqs] + ["importlib-metadata", "zipp"]
-    done: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name in done:
-            continue
-        done.add(name)
-        try:
-            dist = importlib_metadata.distribution(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-        _repack(folder, name)
-        for req in dist.requires or []:
-            marker = req.split(";", 1)[1] if ";" in req else ""
-            if "extra" not in marker:
-                todo.append(requirement_name(req.split(";")[0]))
+    folder = runtime_wheelhouse(tmp_path_factory.mktemp("wheelhouse"), {"plait-s3"})
     make_wheel(folder, "tinypkg", "1.0")
     return folder
 

@@ -36,7 +36,7 @@ def _write_wheel(path: Path, files: dict[str, bytes], dist_info: str) -> Path:
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, _DATE)
-            info.external_attr = 0o644 << 16
+            info.external_attr = (0o755 if name.endswith(".so") else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, files[name])
     os.replace(tmp, path)
@@ -96,13 +96,20 @@ def make_failing_sdist(folder: str | os.PathLike[str], name: str, version: str, 
 
 
 def wheel_from_installed(folder: str | os.PathLike[str], name: str) -> Path:
-    """Repack an installed pure-Python distribution into a wheel (offline ``pip download``)."""
+    """Repack an installed distribution into a wheel (an offline ``pip download``). A compiled
+    one (aiohttp, multidict, ...) keeps the platform tags its ``WHEEL`` file records."""
     dist = importlib_metadata.distribution(name)
     wheel_meta = dist.read_text("WHEEL") or ""
-    if "Root-Is-Purelib: true" not in wheel_meta:
-        raise ValueError(f"{name} is not a pure-Python distribution; cannot repack it")
-    real_name = dist.metadata["Name"]
-    dist_info = f"{_dist_name(real_name)}-{dist.version}.dist-info"
+    real_name = _dist_name(dist.metadata["Name"])
+    dist_info = f"{real_name}-{dist.version}.dist-info"
+    if "Root-Is-Purelib: true" in wheel_meta:
+        tag = "py3-none-any"
+    else:
+        tags = [ln.split(":", 1)[1].strip() for ln in wheel_meta.splitlines() if ln.startswith("Tag:")]
+        if not tags:
+            raise ValueError(f"{name} records no wheel tags; cannot repack it")
+        # One file name for every interpreter/abi/platform triple, compressed as PEP 425 allows.
+        tag = "-".join(".".join(sorted({t.split("-")[i] for t in tags})) for i in range(3))
     files: dict[str, bytes] = {}
     for f in dist.files or []:
         rel = str(f)
@@ -118,17 +125,18 @@ def wheel_from_installed(folder: str | os.PathLike[str], name: str) -> Path:
         files["/".join(parts)] = src.read_bytes()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return _write_wheel(folder / f"{_dist_name(real_name)}-{dist.version}-py3-none-any.whl", files, dist_info)
+    return _write_wheel(folder / f"{real_name}-{dist.version}-{tag}.whl", files, dist_info)
 
 
-def runtime_wheelhouse(folder: str | os.PathLike[str]) -> Path:
+def runtime_wheelhouse(folder: str | os.PathLike[str], plugins: set[str] | None = None) -> Path:
     """Wheels of every third-party distribution a Plait task needs (the core's dependencies,
-    and theirs), repacked from this interpreter: enough for an offline environment."""
+    those of the datastore/metadata ``plugins`` the run uses, and theirs), repacked from this
+    interpreter: enough for an offline environment."""
     from plait_uv.runtime import runtime_dists, runtime_requirements
     from plait_uv.spec import requirement_name
 
     folder = Path(folder)
-    todo = [requirement_name(r.split(";")[0]) for r in runtime_requirements(runtime_dists(), set())]
+    todo = [requirement_name(r.split(";")[0]) for r in runtime_requirements(runtime_dists(), plugins or set())]
     # importlib-metadata is only required below 3.12; add it so any interpreter resolves.
     todo += ["importlib-metadata", "zipp"]
     done: set[str] = set()
