@@ -6,13 +6,12 @@ from __future__ import annotations
 import io
 import json
 
+import pyarrow as pa  # the select() fallback needs it (requirements-dev.txt)
+import pyarrow.parquet as pq
 import pytest
 from plait import S3
 from plait_s3.errors import PlaitS3Exception
 from plait_s3.select import parse
-
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
 
 CSV = "a,b,c\n1,x,10.5\n5,y,\n7,z,3.0"
 

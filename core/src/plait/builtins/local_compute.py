@@ -10,52 +10,26 @@ fresh process per task. The command is used when a plugin wraps it (another inte
 
 from __future__ import annotations
 
-import faulthandler
 import os
 import select
 import signal
 import subprocess
 import sys
-import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from plait.builtins.fork_server import ForkServer
 from plait.runtime.compute import PARENT_FDS, ComputeBackend, ProcessHandle, TaskHandle
+from plait.runtime.process import die_with_parent, load_libc, run_as_task_process
 
 if TYPE_CHECKING:
     from plait.runtime.context import RunContext, TaskSpec
-
-_PR_SET_PDEATHSIG = 1
-_libc: Any = None
-
-
-def _load_libc() -> None:
-    """Load libc once in the scheduler so each fork pays nothing for it."""
-    global _libc
-    if _libc is None and sys.platform == "linux":
-        try:
-            import ctypes
-
-            _libc = ctypes.CDLL(None, use_errno=True)
-        except OSError:
-            pass
-
-
-def _die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process if its parent dies (kill -9 of the run)."""
-    if _libc is not None:
-        try:
-            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except Exception:  # noqa: BLE001 - best effort; the scheduler also kills on exit
-            pass
-
 
 class LocalCompute(ComputeBackend):
     name = "local"
 
     def __init__(self) -> None:
-        _load_libc()
+        load_libc()
         self._server: ForkServer | None = None
 
     def launch(self, run: RunContext, task: TaskSpec, command: list[str],
@@ -87,7 +61,7 @@ class LocalCompute(ComputeBackend):
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
         assert proc.stdout is not None and proc.stderr is not None
         out_fd, err_fd = os.dup(proc.stdout.fileno()), os.dup(proc.stderr.fileno())
@@ -113,54 +87,11 @@ def _server_exit(server: ForkServer, handle: ProcessHandle) -> int | None:
 
 def _server_start() -> None:
     """In the fork server: die with the scheduler, leave Ctrl-C to the scheduler."""
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _task_child(target: Callable[[TaskSpec], int], task: TaskSpec, env: dict[str, str],
                 out_w: int, err_w: int, close_fds: set[int]) -> None:
     """A forked task process: wire up its output, run the task, exit. Never returns."""
-    code = 1
-    try:
-        os.setpgid(0, 0)
-        _die_with_parent()
-        for fd in close_fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        for fd in (null, out_w, err_w):
-            os.close(fd)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
-        os.environ.update(env)
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        faulthandler.enable()
-        _reseed_random()
-        code = target(task)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # noqa: BLE001 - report anything, then exit
-        traceback.print_exc()
-        code = 1
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-
-
-def _reseed_random() -> None:
-    """Forked tasks would share the scheduler's RNG state; fresh interpreters would not."""
-    np = sys.modules.get("numpy")
-    if np is not None:
-        try:
-            np.random.seed()
-        except Exception:  # noqa: BLE001
-            pass
+    run_as_task_process(lambda: target(task), out_w, err_w, close_fds, env)

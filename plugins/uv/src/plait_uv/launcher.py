@@ -212,13 +212,13 @@ def _after_flow_file(command: list[str]) -> list[str]:
 
 
 def _spawn(command: list[str], env: dict[str, str]) -> TaskHandle:
-    from plait_uv.server import _die_with_parent, load_libc
+    from plait.runtime.process import die_with_parent, load_libc
 
     load_libc()
     proc = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**task_env(), **env}, start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
     assert proc.stdout is not None and proc.stderr is not None
     out_fd, err_fd = os.dup(proc.stdout.fileno()), os.dup(proc.stderr.fileno())

@@ -15,7 +15,6 @@ Protocol over the inherited SOCK_SEQPACKET socket, one JSON message per packet:
 
 from __future__ import annotations
 
-import faulthandler
 import gc
 import json
 import os
@@ -23,10 +22,9 @@ import selectors
 import signal
 import socket
 import sys
-import traceback
 from typing import Any
 
-_PR_SET_PDEATHSIG = 1
+from plait.runtime.process import die_with_parent, load_libc, run_as_task_process
 
 
 class _Loaded(BaseException):
@@ -34,30 +32,6 @@ class _Loaded(BaseException):
 
     def __init__(self, flow_cls: type) -> None:
         self.flow_cls = flow_cls
-
-
-_libc: Any = None
-
-
-def load_libc() -> None:
-    """Load libc once (before forking), so each child only makes the call."""
-    global _libc
-    if _libc is None and sys.platform == "linux":
-        try:
-            import ctypes
-
-            _libc = ctypes.CDLL(None, use_errno=True)
-        except OSError:
-            pass
-
-
-def _die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies."""
-    if _libc is not None:
-        try:
-            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except Exception:  # noqa: BLE001 - best effort
-            pass
 
 
 def load_flow(path: str) -> type:
@@ -129,43 +103,16 @@ def _option(args: list[str], name: str) -> str | None:
 
 def _child(flow_cls: type, path: str, argv: list[str], env: dict[str, str], out_w: int, err_w: int,
            close_fds: set[int]) -> None:
-    code = 1
-    try:
-        os.setpgid(0, 0)
-        _die_with_parent()
-        for fd in close_fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        for fd in (null, out_w, err_w):
-            os.close(fd)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
-        os.environ.update(env)
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        faulthandler.enable()
+    """A forked task: the same process set-up as the core's, then the task command's CLI."""
+
+    def run_command() -> int:
         sys.argv = [path, *argv]
         from plait.cli import run_flow_cli
 
         run_flow_cli(flow_cls, argv, path)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # noqa: BLE001 - report anything, then exit
-        traceback.print_exc()
-        code = 1
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        return 0
+
+    run_as_task_process(run_command, out_w, err_w, close_fds, env)
 
 
 def _send(sock: socket.socket, msg: list[Any], fds: list[int] | None = None) -> None:
@@ -213,7 +160,7 @@ def main(argv: list[str]) -> int:
     fd, path, top_level_args = int(argv[0]), argv[1], argv[2:]
     sock = socket.socket(fileno=fd)
     load_libc()
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scheduler's to handle
     try:
         flow_cls = load_flow(path)
