@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.current import current
-from plait.exceptions import MetaflowException, PlaitException
-from plait.flowspec import FlowSpec, step
-from plait.parameters import IncludeFile, JSONType, Parameter
-from plait.version import __version__
+from plait.runtime.prestart import start_early as _start_early
+
+_start_early()  # first: helpers the last run of this flow used start while the rest imports
+
+from plait.current import current  # noqa: E402
+from plait.exceptions import MetaflowException, PlaitException  # noqa: E402
+from plait.flowspec import FlowSpec, step  # noqa: E402
+from plait.parameters import IncludeFile, JSONType, Parameter  # noqa: E402
+from plait.version import __version__  # noqa: E402
 
 __all__ = [
     "FlowSpec", "step", "Parameter", "IncludeFile", "JSONType", "current",

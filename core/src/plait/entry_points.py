@@ -1,5 +1,6 @@
 """Find the ``plait`` entry points, with a cache so that a flow run does not rescan every
-installed distribution (tens of milliseconds in a full environment) each time it starts.
+installed distribution (tens of milliseconds in a full environment) each time it starts;
+:func:`cached_for_installed` caches other such facts the same way.
 
 The cache is keyed by ``sys.path`` and valid while none of its directories changed: installing,
 upgrading or removing a distribution rewrites its ``.dist-info`` folder, which changes the
@@ -12,6 +13,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +33,11 @@ class FoundEntryPoint:
         return load_reference(self.value)
 
 
-def _cache_file() -> str:
+def _cache_file(name: str) -> str:
     root = os.environ.get("PLAIT_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "plait")
     key = hashlib.sha256("\0".join([sys.executable, *sys.path]).encode()).hexdigest()[:16]
-    return os.path.join(root, f"entry-points-{key}.json")
+    return os.path.join(root, f"{name}-{key}.json")
 
 
 def _fingerprint() -> list[tuple[str, int]]:
@@ -59,25 +61,32 @@ def _scan() -> list[FoundEntryPoint]:
     return found
 
 
-def plait_entry_points() -> list[FoundEntryPoint]:
-    """Every ``plait`` entry point of the running interpreter's environment."""
-    path = _cache_file()
+def cached_for_installed(name: str, compute: Callable[[], Any]) -> Any:
+    """``compute()`` (a JSON-able fact about the installed distributions), from the cache
+    while no ``sys.path`` directory changed. Plugins use it too (``name`` keeps them apart)."""
+    path = _cache_file(name)
     stamps = [list(s) for s in _fingerprint()]
     try:
         with open(path, encoding="utf-8") as f:
             cached = json.load(f)
         if cached["stamps"] == stamps:
-            return [FoundEntryPoint(*row) for row in cached["entry_points"]]
+            return cached["value"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    found = _scan()
+    value = compute()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"stamps": stamps, "entry_points": [
-                [e.name, e.value, e.distribution, e.version] for e in found]}, f)
+            json.dump({"stamps": stamps, "value": value}, f)
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only home: discovery still works, just uncached
-    return found
+        pass  # a read-only home: still correct, just uncached
+    return value
+
+
+def plait_entry_points() -> list[FoundEntryPoint]:
+    """Every ``plait`` entry point of the running interpreter's environment."""
+    rows = cached_for_installed("entry-points", lambda: [
+        [e.name, e.value, e.distribution, e.version] for e in _scan()])
+    return [FoundEntryPoint(*row) for row in rows]

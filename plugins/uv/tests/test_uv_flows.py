@@ -188,3 +188,50 @@ def test_real_package_index(uvp: UvPlait) -> None:
     (lock,) = uvp.locks().values()
     assert "six==1.16.0" in lock and "--hash=sha256:" in lock and "click==" in lock
     assert uvp.one("ParamFlow", result.run_id, "start")["start_probe"]["numpy"] is None
+
+
+def _children_at_start(uvp: UvPlait, scheduler: int) -> dict[int, str]:
+    with open(uvp.state / f"children-{scheduler}.json") as f:
+        return {int(pid): cmd for pid, cmd in json.load(f).items()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_next_run_starts_the_environment_server_at_import(uvp: UvPlait) -> None:
+    """A run remembers its environments' fork servers; the next run of the same flow has the
+    server running before the flow file's own code does, and its task is forked from it."""
+    uvp.env["PLAIT_CACHE_DIR"] = str(uvp.tmp / "plait-cache")
+    first = uvp.one("PrestartFlow", uvp.run("prestart_flow").ok().run_id, "start")
+    assert _children_at_start(uvp, first["scheduler"]) == {}  # nothing remembered yet
+    assert not _alive(first["forked_by"])  # the server ended with its run
+
+    second = uvp.one("PrestartFlow", uvp.run("prestart_flow").ok().run_id, "start")
+    early = _children_at_start(uvp, second["scheduler"])
+    assert list(early) == [second["forked_by"]], early
+    assert "plait_uv.server" in early[second["forked_by"]]
+    assert not _alive(second["forked_by"])
+
+    # A run that does not use the server (tasks spawned) stops the one started for it, and
+    # forgets it: the run after that starts nothing early.
+    third = uvp.run("prestart_flow", env={"PLAIT_UV_FORK_SERVER": "0"}).ok()
+    scheduler = uvp.one("PrestartFlow", third.run_id, "start")["forked_by"]  # spawned by it
+    ((unused, command),) = _children_at_start(uvp, scheduler).items()
+    assert "plait_uv.server" in command and not _alive(unused)
+    fourth = uvp.run("prestart_flow", env={"PLAIT_UV_FORK_SERVER": "0"}).ok()
+    assert _children_at_start(uvp, uvp.one("PrestartFlow", fourth.run_id, "start")["forked_by"]) == {}
+
+
+def test_a_killed_environment_server_fails_the_attempt_and_the_retry_runs(uvp: UvPlait) -> None:
+    """The task dies with the server (SIGKILL): the attempt fails as killed, the scheduler
+    goes on, and the retry runs without that server (its command spawned)."""
+    result = uvp.run("server_dies_flow").ok()
+    no_traceback(result.output)
+    assert "Task failed (killed by signal SIGKILL). Retrying" in result.stdout, result.describe()
+    start = uvp.one("ServerDiesFlow", result.run_id, "start")
+    assert start["attempt"] == 1

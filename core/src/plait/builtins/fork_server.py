@@ -5,23 +5,20 @@ memory between forks, so forking tasks from it makes it pay hundreds of copy-on-
 per task; the fork server is a copy of the scheduler taken once, whose loop touches almost
 nothing, so each task fork is cheap and the scheduler never forks during the run.
 
-Protocol (a SOCK_SEQPACKET socket pair, one pickled message per packet):
-  scheduler -> server: (request_id, task_spec, env)
-  server -> scheduler: ("started", request_id, pid) with the task's stdout/stderr read ends
-                       attached (SCM_RIGHTS), then later ("exit", pid, exit_code).
+It speaks :mod:`plait.runtime.fork_protocol` with pickled messages; a request's payload is
+``(task_spec, env)``.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import pickle
-import selectors
-import signal
 import socket
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from plait.runtime import fork_protocol
 
 if TYPE_CHECKING:
     from plait.runtime.context import TaskSpec
@@ -47,52 +44,26 @@ class ForkServer:
                 for fd in close_in_child:
                     _close_quietly(fd)
                 on_start()
-                _serve(theirs, target, task_child)
+
+                def child(payload: Sequence[Any], out_w: int, err_w: int, close_fds: set[int]) -> None:
+                    task, env = payload
+                    task_child(target, task, env, out_w, err_w, close_fds)
+
+                fork_protocol.serve(theirs, fork_protocol.PICKLE, child)
             except BaseException:  # noqa: BLE001 - never return into the scheduler's code
                 code = 1
             finally:
                 os._exit(code)
         theirs.close()
-        self.exits: dict[int, int] = {}
-        self._next = 0
+        self.client = fork_protocol.ForkClient(self.sock, fork_protocol.PICKLE, lambda: _alive(self.pid))
 
     def start(self, task: TaskSpec, env: dict[str, str]) -> tuple[int, int, int]:
         """Fork a task; returns (pid, stdout fd, stderr fd)."""
-        self._next += 1
-        request = self._next
-        self.sock.sendall(pickle.dumps((request, task, env), protocol=pickle.HIGHEST_PROTOCOL))
-        while True:
-            msg, fds = self._receive(block=True)
-            if msg[0] == "started" and msg[1] == request:
-                return msg[2], fds[0], fds[1]
+        return self.client.start(task, env)
 
     def exit_code(self, pid: int, wait: bool) -> int | None:
         """The task's exit code if the server reported it (``wait``: it is known to have ended)."""
-        self._drain()
-        deadline_tries = 2000 if wait else 0
-        while pid not in self.exits and deadline_tries > 0:
-            self._receive(block=True, timeout=0.005)
-            deadline_tries -= 1
-        if pid not in self.exits and wait and not _alive(self.pid):
-            return -int(signal.SIGKILL)
-        return self.exits.pop(pid, None)
-
-    def _drain(self) -> None:
-        while self._receive(block=False)[0]:
-            pass
-
-    def _receive(self, block: bool, timeout: float | None = None) -> tuple[tuple, list[int]]:  # type: ignore[type-arg]
-        self.sock.settimeout(timeout if block else 0.0)
-        try:
-            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 2)
-        except (BlockingIOError, TimeoutError):
-            return (), []
-        if not data:
-            raise ConnectionError("the fork server exited")
-        msg = pickle.loads(data)
-        if msg[0] == "exit":
-            self.exits[msg[1]] = msg[2]
-        return msg, fds
+        return self.client.exit_code(pid, wait)
 
     def close(self) -> None:
         self.sock.close()
@@ -100,40 +71,6 @@ class ForkServer:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
-
-
-def _serve(sock: socket.socket, target: Callable[[TaskSpec], int], task_child: TaskChild) -> None:
-    """The server loop: fork on request, report exits. Runs until the scheduler hangs up."""
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ, None)
-    children: dict[int, int] = {}  # pidfd -> pid
-    while True:
-        for key, _ in sel.select():
-            if key.data is None:
-                data = sock.recv(1 << 20)
-                if not data:
-                    return
-                request, task, env = pickle.loads(data)
-                out_r, out_w = os.pipe()
-                err_r, err_w = os.pipe()
-                pid = os.fork()
-                if pid == 0:
-                    task_child(target, task, env, out_w, err_w, {out_r, err_r, sock.fileno(), *children})
-                for fd in (out_w, err_w):
-                    os.close(fd)
-                socket.send_fds(sock, [pickle.dumps(("started", request, pid))], [out_r, err_r])
-                os.close(out_r)
-                os.close(err_r)
-                pidfd = os.pidfd_open(pid)
-                children[pidfd] = pid
-                sel.register(pidfd, selectors.EVENT_READ, pid)
-            else:
-                pid = key.data
-                _, status = os.waitpid(pid, 0)
-                sel.unregister(key.fd)
-                os.close(key.fd)
-                del children[key.fd]
-                sock.sendall(pickle.dumps(("exit", pid, os.waitstatus_to_exitcode(status))))
 
 
 def _alive(pid: int) -> bool:

@@ -12,6 +12,7 @@ from plait import config
 from plait.datastore.types import AttemptIndex
 from plait.exceptions import PlaitException
 from plait.parameters import ParameterContext, flow_parameters, resolve_parameters
+from plait.runtime import prestart
 from plait.runtime.context import RunContext
 from plait.runtime.decorators import attach_with_decorators, init_decorators
 from plait.runtime.logs import console_time
@@ -111,6 +112,7 @@ def start_run(state: FlowState, given: dict[str, Any], tags: list[str], max_work
     finally:
         md.finish_run(flow, run_id, ok)
         pm.hook.plait_run_finished(run=ctx, success=ok)
+        prestart.discard_unclaimed()
     if ok:
         _say("Done!" + (f" ({plan.cloned} tasks cloned from run {origin_run_id})" if plan else ""))
     return ok

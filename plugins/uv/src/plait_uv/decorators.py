@@ -43,24 +43,11 @@ def validate(name: str, attributes: dict[str, Any], where: str) -> None:
             raise BadDecoratorError(f"@{name}({key}={value!r}) must be a string or a list of strings.")
 
 
-def _prewarm() -> None:
-    """A flow file applying its first environment decorator: maybe start fork servers now."""
-    import sys
-
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    if main_file:
-        from plait_uv.prewarm import maybe_start
-
-        maybe_start(main_file)
-
-
 class _EnvStepDecorator(StepDecorator):
     compute_backend: str | None = BACKEND
 
     def __init__(self, attributes: dict[str, Any] | None = None, statically_defined: bool = True) -> None:
         super().__init__(attributes, statically_defined)
-        if statically_defined:
-            _prewarm()
 
     def step_init(self, flow_cls: type, graph: Any, step_name: str) -> None:
         validate(self.name, self.attributes, "")
@@ -111,7 +98,6 @@ class _EnvFlowDecorator(FlowDecorator):
             )
         super().__init__(attributes)
         self.given = set(attributes or {})
-        _prewarm()
 
     def flow_init(self, flow_cls: type, graph: Any) -> None:
         validate(self.name, self.attributes, "")

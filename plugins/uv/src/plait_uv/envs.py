@@ -15,9 +15,10 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,8 +189,10 @@ class EnvManager:
         tmp = envs / f".tmp-{final.name}-{os.getpid()}-{os.urandom(3).hex()}"
         try:
             venv_args = ["venv", "--relocatable", "--no-config", "--quiet", "--python", interpreter.path, str(tmp)]
-            with ThreadPoolExecutor(max_workers=1) as pool:
+            with ThreadPoolExecutor(max_workers=2) as pool:
                 venv = pool.submit(run_uv, venv_args)
+                if callable(lock_source):
+                    pool.submit(self._prefill, spec, venv, tmp)
                 lock = lock_source() if callable(lock_source) else lock_source
                 proc = venv.result()
             if proc.returncode != 0:
@@ -222,6 +225,21 @@ class EnvManager:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+
+    @staticmethod
+    def _prefill(spec: EnvSpec, venv: Future[subprocess.CompletedProcess[str]], tmp: Path) -> None:
+        """While the lock is resolved, install the unlocked requirements into the new venv.
+
+        Resolving and then installing from the lock walks the index twice, one after the
+        other; ``uv pip install`` streams downloads while it resolves. Run side by side, the
+        environment is (nearly always) complete when the lock arrives, and the hash-checked
+        ``pip sync`` of the lock that follows only confirms it, or corrects it: the lock,
+        not this install, decides what the environment holds. Failures are left to those."""
+        if venv.result().returncode != 0:
+            return
+        run_uv(["pip", "install", "--no-config", "--quiet", "--python", str(env_python(tmp)),
+                *spec.index.uv_args(), "-r", "-"], input_text="\n".join(spec.all_requirements()) + "\n")
 
 
 def _site_packages(env_dir: Path) -> Path:

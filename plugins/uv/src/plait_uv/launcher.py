@@ -11,18 +11,20 @@ the flow, the command is spawned as is: the same task, just slower to start.
 
 from __future__ import annotations
 
-import json
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from plait.runtime import prestart
 from plait.runtime.compute import ComputeBackend, ProcessHandle, TaskHandle
+from plait.runtime.fork_protocol import JSON, ForkClient
+
+from plait_uv.plugin import PRESTART_OWNER
 
 if TYPE_CHECKING:
     from plait.runtime.context import RunContext, TaskSpec
@@ -31,11 +33,23 @@ _SCRUB = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONNOU
 _READY_TIMEOUT = 120.0
 
 
+#: The variables an environment's processes drop from the scheduler's, and those they add.
+SERVER_ENV: tuple[tuple[str, ...], dict[str, str]] = (_SCRUB, {"PYTHONUNBUFFERED": "1"})
+
+
 def task_env() -> dict[str, str]:
     """The scheduler's environment variables minus those that would leak its packages."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
-    env["PYTHONUNBUFFERED"] = "1"
+    unset, extra = SERVER_ENV
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(extra)
     return env
+
+
+def server_process_command(python: str, overlay: str, flow_file: str, top_level_args: list[str]) -> list[str]:
+    """The command of an environment's fork server (its socket: :data:`prestart.FD`)."""
+    from plait_uv.runtime import boot_command
+
+    return boot_command(python, overlay, "plait_uv.server", [prestart.FD, flow_file, *top_level_args])
 
 
 def may_fork() -> bool:
@@ -48,19 +62,13 @@ class EnvServer:
     """The scheduler's side of one environment's fork server."""
 
     def __init__(self, python: str, overlay: str, flow_file: str, top_level_args: list[str]) -> None:
-        from plait_uv.runtime import boot_command
-
-        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.proc = subprocess.Popen(
-            boot_command(python, overlay, "plait_uv.server", [str(theirs.fileno()), flow_file, *top_level_args]),
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env=task_env(), start_new_session=True,
-        )
-        theirs.close()
+        command = server_process_command(python, overlay, flow_file, top_level_args)
+        # Started at ``import plait`` when the last run of this flow used the same server.
+        self.proc = prestart.claim(PRESTART_OWNER, command) or prestart.spawn(command, *SERVER_ENV)
+        self.sock = self.proc.sock
+        self.client = ForkClient(self.sock, JSON, self.alive, "the environment's fork server")
         self.state = "starting"  # -> "ready" | "failed"
         self.reason = ""
-        self.exits: dict[int, int] = {}
-        self._next = 0
 
     def wait_ready(self, timeout: float = _READY_TIMEOUT) -> bool:
         deadline = time.monotonic() + timeout
@@ -69,47 +77,33 @@ class EnvServer:
             if left <= 0:
                 self.state, self.reason = "failed", "did not start in time"
                 break
-            self._receive(block=True, timeout=min(left, 0.5))
+            try:
+                self._receive(block=True, timeout=min(left, 0.5))
+            except ConnectionError:
+                break  # it died while loading: the state says so, tasks are spawned instead
             if self.state == "starting" and self.proc.poll() is not None:
                 self.state, self.reason = "failed", f"exited with code {self.proc.returncode}"
         return self.state == "ready"
 
     def start(self, argv: list[str], env: dict[str, str]) -> tuple[int, int, int]:
-        self._next += 1
-        request = self._next
-        self.sock.sendall(json.dumps([request, argv, env]).encode())
-        while True:
-            msg, fds = self._receive(block=True)
-            if msg and msg[0] == "started" and msg[1] == request:
-                return msg[2], fds[0], fds[1]
+        """Fork a task from the server; returns (pid, stdout fd, stderr fd)."""
+        return self.client.start(argv, env)
 
     def exit_code(self, pid: int, wait: bool) -> int | None:
-        while self._receive(block=False)[0]:
-            pass
-        tries = 2000 if wait else 0
-        while pid not in self.exits and tries > 0:
-            self._receive(block=True, timeout=0.005)
-            tries -= 1
-        if pid not in self.exits and wait and self.proc.poll() is not None:
-            return -int(signal.SIGKILL)
-        return self.exits.pop(pid, None)
+        """The task's exit code if the server reported it (``wait``: it is known to have ended)."""
+        return self.client.exit_code(pid, wait)
 
-    def _receive(self, block: bool, timeout: float | None = None) -> tuple[list[Any], list[int]]:
-        self.sock.settimeout(timeout if block else 0.0)
+    def _receive(self, block: bool, timeout: float | None = None) -> tuple[Sequence[Any], list[int]]:
+        """One message (exits are recorded by the client); follows "ready"/"failed"."""
         try:
-            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 2)
-        except (BlockingIOError, TimeoutError):
-            return [], []
-        if not data:
+            msg, fds = self.client.receive(block, timeout)
+        except ConnectionError:
             if self.state == "starting":
                 self.state, self.reason = "failed", "exited while loading the flow"
-            raise ConnectionError("the environment's fork server exited")
-        msg = json.loads(data)
-        if msg[0] == "exit":
-            self.exits[msg[1]] = msg[2]
-        elif msg[0] == "ready":
+            raise
+        if msg and msg[0] == "ready":
             self.state = "ready"
-        elif msg[0] == "failed":
+        elif msg and msg[0] == "failed":
             self.state, self.reason = "failed", msg[1]
         return msg, fds
 
@@ -122,11 +116,8 @@ class EnvServer:
         except OSError:
             pass
         self.sock.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        if self.proc.wait(5.0) is None:
             self.proc.kill()
-            self.proc.wait()
 
 
 class UvLocalCompute(ComputeBackend):
@@ -137,12 +128,15 @@ class UvLocalCompute(ComputeBackend):
     def __init__(self) -> None:
         self.servers: dict[tuple[str, str, str], EnvServer] = {}  # (python, overlay, flow) -> server
 
-    def warm(self, command: list[str]) -> None:
-        """Start the fork server of the environment that runs ``command`` (a task command in
-        an environment, or a :func:`server_command`) now, so it is warm by its first task."""
+    def warm(self, command: list[str]) -> bool:
+        """Start the fork server of the environment that runs task ``command`` now (or adopt
+        the one started at ``import plait``), so it is warm by its first task. False when
+        its tasks will be spawned instead."""
         parsed = _parse(command)
-        if parsed is not None and may_fork():
-            self._server(*parsed)
+        if parsed is None or not may_fork():
+            return False
+        self._server(*parsed)
+        return True
 
     def _server(self, python: str, overlay: str, flow_file: str, top_level_args: list[str]) -> EnvServer:
         key = (python, overlay, flow_file)
@@ -194,15 +188,10 @@ def _parse(command: list[str]) -> tuple[str, str, str, list[str]] | None:
     return python, overlay, args[1], top_level
 
 
-def server_command(command: list[str]) -> list[str] | None:
-    """The shortest task command that names the same fork server as ``command``."""
+def server_for(command: list[str]) -> list[str] | None:
+    """The fork server command of the environment that runs task ``command`` (or None)."""
     parsed = _parse(command)
-    if parsed is None:
-        return None
-    python, overlay, flow_file, top_level = parsed
-    from plait_uv.runtime import boot_command
-
-    return boot_command(python, overlay, "plait", ["_flow", flow_file, *top_level, "step"])
+    return server_process_command(*parsed) if parsed is not None else None
 
 
 def _after_flow_file(command: list[str]) -> list[str]:

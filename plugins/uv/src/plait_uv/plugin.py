@@ -17,9 +17,12 @@ from plait.records import (
     FlowDecoratorRecord,
     StepDecoratorRecord,
 )
+from plait.runtime import prestart
 
 _DECOS = "plait_uv.decorators"
 STATE_KEY = "plait_uv"
+#: Who the environment servers started at ``import plait`` belong to (plait.runtime.prestart).
+PRESTART_OWNER = "uv"
 
 
 @hookimpl
@@ -64,6 +67,7 @@ def plait_runtime_init(run: Any) -> None:
     ) or any(d.name in STEP_DECORATORS for node in run.graph
              for d in getattr(getattr(run.flow_cls, node.name), "decorators", []))
     if not uses:
+        _forget_servers(run.flow_file)
         return
     from plait.services import compute_backend
 
@@ -72,21 +76,30 @@ def plait_runtime_init(run: Any) -> None:
     state = UvEnvironment(run.flow_cls, run.graph, run.datastore.storage, environment,
                           option(args, "--datastore"), option(args, "--metadata"))
     if not state:
+        _forget_servers(run.flow_file)
         return
     state.prepare(say=say)
     run.extra[STATE_KEY] = state
-    from plait_uv import prewarm
-    from plait_uv.launcher import server_command
+    from plait_uv.launcher import SERVER_ENV, server_for
 
     backend: Any = compute_backend("uv")
     base = [sys.executable, "-m", "plait", "_flow", run.flow_file, *args, "step"]
-    warmed = []
+    servers = []
     for step in dict((python, step) for step, python in state.pythons.items()).values():
         command = state.command(step, base)
-        if command is not None:
-            backend.warm(command)
-            warmed.append(command)
-    prewarm.save(state.manager.cache_dir, run.flow_file, [c for c in map(server_command, warmed) if c])
+        if command is not None and backend.warm(command):
+            servers.append(server_for(command))
+    prestart.discard_unclaimed(PRESTART_OWNER)  # started early for an older version of the flow
+    # The next run of this flow starts these servers at ``import plait``.
+    unset, extra = SERVER_ENV
+    prestart.remember(run.flow_file, PRESTART_OWNER,
+                      [{"command": c, "unset": list(unset), "env": extra} for c in servers if c])
+
+
+def _forget_servers(flow_file: str) -> None:
+    """A run with no environment steps: stop and forget servers an older version started."""
+    prestart.discard_unclaimed(PRESTART_OWNER)
+    prestart.remember(flow_file, PRESTART_OWNER, [])
 
 
 @hookimpl

@@ -18,18 +18,9 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 12):
-    from importlib import metadata as importlib_metadata
-else:  # the core depends on the backport below 3.12
-    try:
-        import importlib_metadata  # type: ignore[no-redef]
-    except ImportError:  # pragma: no cover
-        from importlib import metadata as importlib_metadata  # type: ignore[no-redef]
 
 CORE = "plait"
 #: ``python -s -c BOOT OVERLAY MODULE ARGS...`` runs ``python -m MODULE ARGS...`` with the
@@ -127,7 +118,18 @@ def _requires(dist: Any, name: str) -> tuple[str, ...]:
 
 
 def runtime_dists() -> list[RuntimeDist]:
-    """The core plus every distribution that registers a ``plait`` entry point."""
+    """The core plus every distribution that registers a ``plait`` entry point (cached:
+    scanning the installed distributions costs tens of milliseconds per run)."""
+    from plait.entry_points import cached_for_installed
+
+    rows = cached_for_installed("uv-runtime-dists", lambda: [asdict(d) for d in _scan_runtime_dists()])
+    return [RuntimeDist(r["name"], r["version"], tuple((n, p) for n, p in r["packages"]), r["metadata_dir"],
+                        tuple(r["requires"])) for r in rows]
+
+
+def _scan_runtime_dists() -> list[RuntimeDist]:
+    from importlib import metadata as importlib_metadata
+
     dists: list[Any] = []
     try:
         dists.append(importlib_metadata.distribution(CORE))

@@ -6,24 +6,23 @@ so a task in an environment costs a fork instead of an interpreter start plus ev
 Each forked task runs exactly what the task command runs (``plait.cli.run_flow_cli`` with
 the command's arguments).
 
-Protocol over the inherited SOCK_SEQPACKET socket, one JSON message per packet:
-  server -> scheduler: ["ready"] once warm (or ["failed", reason] and exit)
-  scheduler -> server: [request_id, argv, env]
-  server -> scheduler: ["started", request_id, pid] + the task's stdout/stderr read ends
-                       (SCM_RIGHTS), later ["exit", pid, exit_code]
+It speaks :mod:`plait.runtime.fork_protocol` over the inherited socket with JSON messages
+(this interpreter must not unpickle the scheduler's objects); a request's payload is
+``[argv, env]``. Before any request it sends ``["ready"]`` once warm, or ``["failed", reason]``
+and exits.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import os
-import selectors
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from typing import Any
 
+from plait.runtime import fork_protocol
 from plait.runtime.process import die_with_parent, load_libc, run_as_task_process
 
 
@@ -116,44 +115,17 @@ def _child(flow_cls: type, path: str, argv: list[str], env: dict[str, str], out_
 
 
 def _send(sock: socket.socket, msg: list[Any], fds: list[int] | None = None) -> None:
-    data = json.dumps(msg).encode()
-    if fds:
-        socket.send_fds(sock, [data], fds)
-    else:
-        sock.sendall(data)
+    fork_protocol.send(sock, fork_protocol.JSON, msg, fds or ())
 
 
 def serve(sock: socket.socket, flow_cls: type, path: str) -> None:
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ, None)
-    children: dict[int, int] = {}  # pidfd -> pid
-    while True:
-        for key, _ in sel.select():
-            if key.data is None:
-                data = sock.recv(1 << 20)
-                if not data:
-                    return
-                request, argv, env = json.loads(data)
-                out_r, out_w = os.pipe()
-                err_r, err_w = os.pipe()
-                pid = os.fork()
-                if pid == 0:
-                    _child(flow_cls, path, argv, env, out_w, err_w, {out_r, err_r, sock.fileno(), *children})
-                for fd in (out_w, err_w):
-                    os.close(fd)
-                _send(sock, ["started", request, pid], [out_r, err_r])
-                os.close(out_r)
-                os.close(err_r)
-                pidfd = os.pidfd_open(pid)
-                children[pidfd] = pid
-                sel.register(pidfd, selectors.EVENT_READ, pid)
-            else:
-                pid = key.data
-                _, status = os.waitpid(pid, 0)
-                sel.unregister(key.fd)
-                os.close(key.fd)
-                del children[key.fd]
-                _send(sock, ["exit", pid, os.waitstatus_to_exitcode(status)])
+    """Fork one task per request until the scheduler hangs up."""
+
+    def child(payload: Sequence[Any], out_w: int, err_w: int, close_fds: set[int]) -> None:
+        argv, env = payload
+        _child(flow_cls, path, argv, env, out_w, err_w, close_fds)
+
+    fork_protocol.serve(sock, fork_protocol.JSON, child)
 
 
 def main(argv: list[str]) -> int:

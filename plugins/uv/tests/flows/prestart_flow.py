@@ -1,0 +1,41 @@
+"""An @uv step that reports which process forked it; the scheduler, as it starts executing
+this file, records which child processes it already has (those started at ``import plait``)."""
+
+import json
+import os
+import sys
+
+from plait import FlowSpec, step, uv
+
+
+def _children() -> dict[int, str]:
+    found = {}
+    for tid in os.listdir(f"/proc/{os.getpid()}/task"):
+        with open(f"/proc/{os.getpid()}/task/{tid}/children") as f:
+            for pid in f.read().split():
+                with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                    found[int(pid)] = cmd.read().replace(b"\0", b" ").decode()
+    return found
+
+
+if "run" in sys.argv[1:]:  # the scheduler (the environment's server executes this file too)
+    with open(os.path.join(os.environ["PLAIT_TEST_STATE"], f"children-{os.getpid()}.json"), "w") as out:
+        json.dump(_children(), out)
+
+
+class PrestartFlow(FlowSpec):
+    @uv(packages=["tinypkg==1.0"])
+    @step
+    def start(self):
+        self.forked_by = os.getppid()
+        with open(f"/proc/{self.forked_by}/stat") as f:
+            self.scheduler = int(f.read().rsplit(")", 1)[1].split()[1])
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    PrestartFlow()
