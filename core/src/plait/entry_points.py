@@ -4,7 +4,7 @@ installed distribution (tens of milliseconds in a full environment) each time it
 
 The cache is keyed by ``sys.path`` and valid while none of its directories changed: installing,
 upgrading or removing a distribution rewrites its ``.dist-info`` folder, which changes the
-modification time of the directory holding it.
+modification time of the directory holding it (see :func:`_fingerprint` for ``sys.path[0]``).
 """
 
 from __future__ import annotations
@@ -36,17 +36,27 @@ class FoundEntryPoint:
 def _cache_file(name: str) -> str:
     root = os.environ.get("PLAIT_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "plait")
-    key = hashlib.sha256("\0".join([sys.executable, *sys.path]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join([sys.executable, *sys.path[1:]]).encode()).hexdigest()[:16]
     return os.path.join(root, f"{name}-{key}.json")
 
 
-def _fingerprint() -> list[tuple[str, int]]:
-    stamps = []
-    for entry in sys.path:
+def _fingerprint() -> list[list[Any]]:
+    """What the cache is valid for. ``sys.path[0]`` is the flow's (or the caller's) own
+    folder: it differs between flows and changes whenever a flow writes a file next to
+    itself, so it counts only by the distributions it holds (almost always none)."""
+    stamps: list[list[Any]] = []
+    for i, entry in enumerate(sys.path):
+        if i == 0:
+            try:
+                names = sorted(n for n in os.listdir(entry or ".") if n.endswith((".dist-info", ".egg-info")))
+            except OSError:
+                names = []
+            stamps.append(["<first>", names])
+            continue
         try:
-            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
+            stamps.append([entry, os.stat(entry or ".").st_mtime_ns])
         except OSError:
-            stamps.append((entry, -1))
+            stamps.append([entry, -1])
     return stamps
 
 
@@ -65,7 +75,7 @@ def cached_for_installed(name: str, compute: Callable[[], Any]) -> Any:
     """``compute()`` (a JSON-able fact about the installed distributions), from the cache
     while no ``sys.path`` directory changed. Plugins use it too (``name`` keeps them apart)."""
     path = _cache_file(name)
-    stamps = [list(s) for s in _fingerprint()]
+    stamps = _fingerprint()
     try:
         with open(path, encoding="utf-8") as f:
             cached = json.load(f)
