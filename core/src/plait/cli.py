@@ -35,11 +35,7 @@ class FlowState:
     @property
     def graph(self) -> Any:
         if self._graph is None:
-            from plait.graph import FlowGraph
-            from plait.lint import lint
-
-            self._graph = FlowGraph(self.flow_cls)
-            lint(self._graph)
+            self._graph = flow_graph(self.flow_cls)
         return self._graph
 
     def top_level_args(self) -> list[str]:
@@ -51,7 +47,33 @@ class FlowState:
         return args
 
 
+_graphs: dict[type, Any] = {}
+_clis: dict[tuple[type, str], click.Group] = {}
+
+
+def flow_graph(flow_cls: type) -> Any:
+    """The flow's linted graph, built once per process (and inherited by forked tasks: a fork
+    server that built it spares every task the parse of the flow's source)."""
+    graph = _graphs.get(flow_cls)
+    if graph is None:
+        from plait.graph import FlowGraph
+        from plait.lint import lint
+
+        graph = FlowGraph(flow_cls)
+        lint(graph)
+        _graphs[flow_cls] = graph
+    return graph
+
+
 def build_cli(flow_cls: type, flow_file: str) -> click.Group:
+    """The flow's click group, built once per process (like :func:`flow_graph`)."""
+    key = (flow_cls, flow_file)
+    if key not in _clis:
+        _clis[key] = _build_cli(flow_cls, flow_file)
+    return _clis[key]
+
+
+def _build_cli(flow_cls: type, flow_file: str) -> click.Group:
     @click.group(context_settings=CONTEXT, help=(flow_cls.__doc__ or f"The {flow_cls.__name__} flow.").strip())
     @click.option("--datastore", default=None, help="Where artifacts go (local, or a plugin's, e.g. s3). Env: PLAIT_DATASTORE.")
     @click.option("--datastore-root", default=None, help="Root of the datastore. Env: PLAIT_DATASTORE_ROOT.")

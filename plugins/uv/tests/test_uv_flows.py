@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
+from plait_uv.envs import locked_packages
 from uv_helpers import UvPlait, no_traceback, uv_cache, uvp, wheelhouse  # noqa: F401 - fixtures
 
 
@@ -235,3 +237,23 @@ def test_a_killed_environment_server_fails_the_attempt_and_the_retry_runs(uvp: U
     assert "Task failed (killed by signal SIGKILL). Retrying" in result.stdout, result.describe()
     start = uvp.one("ServerDiesFlow", result.run_id, "start")
     assert start["attempt"] == 1
+
+
+def test_an_index_over_http_builds_while_resolving_and_holds_exactly_the_lock(uvp: UvPlait, wheelhouse: Path) -> None:
+    """Against an index (not local wheels alone) a new environment is installed while its
+    lock resolves; what it ends up holding is the lock, nothing more or less."""
+    from plait_uv.testing import WheelIndex
+    from plait_uv.uvcmd import run_uv
+
+    with WheelIndex(wheelhouse) as index:
+        env = {"PLAIT_UV_FIND_LINKS": None, "PLAIT_UV_NO_INDEX": None, "PLAIT_UV_INDEX_URL": index.url,
+               "UV_CACHE_DIR": str(uvp.tmp / "uv-cache-cold"),  # everything comes over HTTP
+               "TEST_UV_PACKAGES": json.dumps(["tinydep"]), "TEST_UV_END_PACKAGES": json.dumps(["tinydep"])}
+        result = uvp.run("param_flow", env=env).ok()
+    assert index.requests > 0
+    assert uvp.one("ParamFlow", result.run_id, "start")["start_probe"]["tinypkg"] == "2.0"
+    (lock,) = uvp.locks().values()
+    (env_dir,) = uvp.built_envs()
+    frozen = run_uv(["pip", "freeze", "--python", str(env_dir / "bin" / "python")]).stdout.split()
+    assert sorted(frozen) == sorted(locked_packages(lock)), (frozen, lock)
+    assert "tinydep==1.0" in frozen and "tinypkg==2.0" in frozen and not uvp.leftovers()

@@ -191,7 +191,7 @@ class EnvManager:
             venv_args = ["venv", "--relocatable", "--no-config", "--quiet", "--python", interpreter.path, str(tmp)]
             with ThreadPoolExecutor(max_workers=2) as pool:
                 venv = pool.submit(run_uv, venv_args)
-                if callable(lock_source):
+                if callable(lock_source) and not spec.index.no_index:
                     pool.submit(self._prefill, spec, venv, tmp)
                 lock = lock_source() if callable(lock_source) else lock_source
                 proc = venv.result()
@@ -235,7 +235,10 @@ class EnvManager:
         other; ``uv pip install`` streams downloads while it resolves. Run side by side, the
         environment is (nearly always) complete when the lock arrives, and the hash-checked
         ``pip sync`` of the lock that follows only confirms it, or corrects it: the lock,
-        not this install, decides what the environment holds. Failures are left to those."""
+        not this install, decides what the environment holds. Failures are left to those.
+        Only for a package index (against PyPI, cold uv cache: 1.3x instead of 1.7x of bare
+        uv): with local wheels alone (``no_index``) there is no waiting to overlap, and the
+        two uv processes only compete for the CPU."""
         if venv.result().returncode != 0:
             return
         run_uv(["pip", "install", "--no-config", "--quiet", "--python", str(env_python(tmp)),

@@ -69,20 +69,18 @@ def load_flow(path: str) -> type:
 
 
 def _warm(flow_cls: type, path: str, top_level_args: list[str]) -> None:
-    """Import what every task imports, so forked tasks find it loaded: the CLI (and the
-    plugins' commands), the graph and linter, the run's datastore and metadata classes."""
+    """Import and build what every task needs, so forked tasks find it ready: the CLI (and
+    the plugins' commands), the linted graph, the run's datastore and metadata classes."""
     import pickle  # noqa: F401
     import sqlite3  # noqa: F401
 
     import plait.datastore.flow_store  # noqa: F401
-    import plait.lint  # noqa: F401
     import plait.runtime.launch  # noqa: F401
     import plait.runtime.task  # noqa: F401
-    from plait.cli import build_cli
-    from plait.graph import FlowGraph
+    from plait.cli import build_cli, flow_graph
     from plait.plugins import get_plugin_manager
 
-    build_cli(flow_cls, path)
+    build_cli(flow_cls, os.path.abspath(path))  # the key the task command's CLI looks up
     pm = get_plugin_manager()
     for kind, option in (("datastores", "--datastore"), ("metadata_providers", "--metadata")):
         name = _option(top_level_args, option) or "local"
@@ -90,7 +88,7 @@ def _warm(flow_cls: type, path: str, top_level_args: list[str]) -> None:
         if record is not None:
             record.load()
     pm.registry("step_decorators")
-    FlowGraph(flow_cls)
+    flow_graph(flow_cls)
 
 
 def _option(args: list[str], name: str) -> str | None:

@@ -11,6 +11,7 @@ import re
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 if sys.version_info >= (3, 12):
     from importlib import metadata as importlib_metadata
@@ -155,3 +156,66 @@ def runtime_wheelhouse(folder: str | os.PathLike[str], plugins: set[str] | None 
             if "extra" not in marker:
                 todo.append(requirement_name(req.split(";")[0]))
     return folder
+
+
+class WheelIndex:
+    """A package index over HTTP (PEP 503 "simple" pages with sha256 fragments) serving the
+    wheels of a folder on 127.0.0.1, for tests of the path a real index takes. Counts the
+    requests it answered. Use as a context manager; ``url`` is the ``index_url``."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.requests = 0
+        self._server: Any = None
+
+    def __enter__(self) -> WheelIndex:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        index = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self._answer(with_body=True)
+
+            def do_HEAD(self) -> None:  # noqa: N802 - uv asks before it downloads
+                self._answer(with_body=False)
+
+            def _answer(self, with_body: bool) -> None:
+                index.requests += 1
+                body, kind = index._page(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                if with_body:
+                    self.wfile.write(body or b"")
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/simple/"
+
+    def _page(self, path: str) -> tuple[bytes | None, str]:
+        parts = [p for p in path.split("?")[0].split("/") if p]
+        if len(parts) == 2 and parts[0] == "files" and (self.folder / parts[1]).is_file():
+            return (self.folder / parts[1]).read_bytes(), "application/octet-stream"
+        if len(parts) == 2 and parts[0] == "simple":
+            links = []
+            for wheel in sorted(self.folder.glob("*.whl")):
+                if _dist_name(wheel.name.split("-")[0]).lower() == _dist_name(parts[1]).lower():
+                    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+                    links.append(f'<a href="/files/{wheel.name}#sha256={digest}">{wheel.name}</a><br>')
+            if links:
+                return f"<!DOCTYPE html><html><body>{''.join(links)}</body></html>".encode(), "text/html"
+        return None, "text/plain"
