@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -257,3 +258,16 @@ def test_an_index_over_http_builds_while_resolving_and_holds_exactly_the_lock(uv
     frozen = run_uv(["pip", "freeze", "--python", str(env_dir / "bin" / "python")]).stdout.split()
     assert sorted(frozen) == sorted(locked_packages(lock)), (frozen, lock)
     assert "tinydep==1.0" in frozen and "tinypkg==2.0" in frozen and not uvp.leftovers()
+
+
+def test_a_flow_files_first_run_starts_a_built_environments_server_with_the_decorator(uvp: UvPlait) -> None:
+    """Nothing remembered for this flow file, but its step's environment is built: the
+    server starts while the flow file executes, before the run is set up, and forks the task."""
+    uvp.env["PLAIT_CACHE_DIR"] = str(uvp.tmp / "plait-cache")
+    uvp.run("prestart_flow").ok()  # builds the environment
+    shutil.rmtree(uvp.tmp / "plait-cache" / "prestart")  # as if this file had never run
+    start = uvp.one("PrestartFlow", uvp.run("prestart_flow").ok().run_id, "start")
+    assert _children_at_start(uvp, start["scheduler"]) == {}
+    with open(uvp.state / f"children-after-class-{start['scheduler']}.json") as f:
+        early = {int(pid): cmd for pid, cmd in json.load(f).items()}
+    assert list(early) == [start["forked_by"]] and "plait_uv.server" in early[start["forked_by"]], early

@@ -35,6 +35,7 @@ _NOT_A_RUN = {"step", "environment", "show", "check", "dump", "logs", "tag", "_f
 
 _pending: dict[str, list[HelperProcess]] = {}
 _started = False
+_stop_at_exit = False
 
 
 class HelperProcess:
@@ -130,14 +131,14 @@ def _read_hint(flow_file: str) -> dict[str, Any]:
     return hint
 
 
-def _enabled() -> bool:
-    return os.environ.get("PLAIT_PRESTART", "1").lower() not in ("0", "false", "no")
-
-
-def _looks_like_a_run(argv: list[str]) -> bool:
+def starting_a_run() -> bool:
+    """Is this process a scheduler about to run a flow (``python flow.py run|resume ...``),
+    with early starts allowed (``PLAIT_PRESTART``, default on)?"""
+    argv = sys.argv
     tokens = set(argv[1:])
     return (len(argv) > 1 and argv[0].endswith(".py") and bool(tokens & {"run", "resume"})
-            and not tokens & _NOT_A_RUN)
+            and not tokens & _NOT_A_RUN
+            and os.environ.get("PLAIT_PRESTART", "1").lower() not in ("0", "false", "no"))
 
 
 def start_early() -> None:
@@ -147,22 +148,31 @@ def start_early() -> None:
     if _started:
         return
     _started = True
-    if not _looks_like_a_run(sys.argv) or not _enabled():
+    if not starting_a_run():
         return
     hint = _read_hint(sys.argv[0])
-    if not hint:
-        return
     for owner, entries in (hint.get("helpers") or {}).items():
         for entry in entries:
             try:
-                helper = spawn(list(entry["command"]), tuple(entry.get("unset", ())), dict(entry.get("env", {})))
+                start(owner, list(entry["command"]), tuple(entry.get("unset", ())), dict(entry.get("env", {})))
             except (OSError, KeyError, TypeError, ValueError):
                 continue  # e.g. an environment deleted since: the plugin starts what it needs
-            _pending.setdefault(owner, []).append(helper)
-    if _pending:
+
+
+def start(owner: str, command: list[str], unset: tuple[str, ...] = (),
+          extra_env: dict[str, str] | None = None) -> None:
+    """Spawn a helper now for a plugin to :func:`claim` later in this run (a plugin that
+    learns early what it will need); nothing if one with that command is already waiting."""
+    global _stop_at_exit
+    if any(helper.command == command for helper in _pending.get(owner, [])):
+        return
+    helper = spawn(command, unset, extra_env)
+    _pending.setdefault(owner, []).append(helper)
+    if not _stop_at_exit:
         import atexit
 
         atexit.register(discard_unclaimed)
+        _stop_at_exit = True
 
 
 def claim(owner: str, command: list[str]) -> HelperProcess | None:

@@ -48,6 +48,10 @@ class _EnvStepDecorator(StepDecorator):
 
     def __init__(self, attributes: dict[str, Any] | None = None, statically_defined: bool = True) -> None:
         super().__init__(attributes, statically_defined)
+        if statically_defined:
+            from plait_uv import early
+
+            early.step_decorator_created(self)
 
     def step_init(self, flow_cls: type, graph: Any, step_name: str) -> None:
         validate(self.name, self.attributes, "")
@@ -98,6 +102,9 @@ class _EnvFlowDecorator(FlowDecorator):
             )
         super().__init__(attributes)
         self.given = set(attributes or {})
+        from plait_uv import early
+
+        early.flow_base_created()
 
     def flow_init(self, flow_cls: type, graph: Any) -> None:
         validate(self.name, self.attributes, "")

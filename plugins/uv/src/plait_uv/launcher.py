@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from plait.runtime import prestart
+from plait.runtime import fork_protocol, prestart
 from plait.runtime.compute import ComputeBackend, ProcessHandle, TaskHandle
 from plait.runtime.fork_protocol import JSON, ForkClient
 
@@ -45,11 +45,13 @@ def task_env() -> dict[str, str]:
     return env
 
 
-def server_process_command(python: str, overlay: str, flow_file: str, top_level_args: list[str]) -> list[str]:
-    """The command of an environment's fork server (its socket: :data:`prestart.FD`)."""
+def server_process_command(python: str, overlay: str, flow_file: str) -> list[str]:
+    """The command of an environment's fork server (its socket: :data:`prestart.FD`). The
+    run's options are not part of it (they come in a message), so it can start before the
+    scheduler has parsed them."""
     from plait_uv.runtime import boot_command
 
-    return boot_command(python, overlay, "plait_uv.server", [prestart.FD, flow_file, *top_level_args])
+    return boot_command(python, overlay, "plait_uv.server", [prestart.FD, os.path.abspath(flow_file)])
 
 
 def may_fork() -> bool:
@@ -62,13 +64,18 @@ class EnvServer:
     """The scheduler's side of one environment's fork server."""
 
     def __init__(self, python: str, overlay: str, flow_file: str, top_level_args: list[str]) -> None:
-        command = server_process_command(python, overlay, flow_file, top_level_args)
-        # Started at ``import plait`` when the last run of this flow used the same server.
+        command = server_process_command(python, overlay, flow_file)
+        # Maybe started already: at ``import plait`` (the last run of this flow used it) or
+        # while the flow file was being executed (see plait_uv.early).
         self.proc = prestart.claim(PRESTART_OWNER, command) or prestart.spawn(command, *SERVER_ENV)
         self.sock = self.proc.sock
         self.client = ForkClient(self.sock, JSON, self.alive, "the environment's fork server")
         self.state = "starting"  # -> "ready" | "failed"
         self.reason = ""
+        try:
+            fork_protocol.send(self.sock, JSON, ["warm", top_level_args])
+        except OSError:
+            self.state, self.reason = "failed", "exited before it was told the run's options"
 
     def wait_ready(self, timeout: float = _READY_TIMEOUT) -> bool:
         deadline = time.monotonic() + timeout
@@ -191,7 +198,7 @@ def _parse(command: list[str]) -> tuple[str, str, str, list[str]] | None:
 def server_for(command: list[str]) -> list[str] | None:
     """The fork server command of the environment that runs task ``command`` (or None)."""
     parsed = _parse(command)
-    return server_process_command(*parsed) if parsed is not None else None
+    return server_process_command(*parsed[:3]) if parsed is not None else None
 
 
 def _after_flow_file(command: list[str]) -> list[str]:

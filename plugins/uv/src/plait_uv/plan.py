@@ -34,7 +34,7 @@ def needed_distributions(datastore: str | None, metadata: str | None) -> set[str
     return out
 
 
-def _merge(step_deco: _EnvStepDecorator | None, base: _EnvFlowDecorator | None, step: str) -> dict[str, Any] | None:
+def merge_decorators(step_deco: _EnvStepDecorator | None, base: _EnvFlowDecorator | None, step: str) -> dict[str, Any] | None:
     """Metaflow's rules: step packages over base packages, step python over base python, a
     step's ``disabled`` (when given) over the base's."""
     step_attrs = step_deco.attributes if step_deco is not None else {}
@@ -72,7 +72,7 @@ def build_plan(flow_cls: type, graph: Any, environment: str | None, dists: list[
         if step_deco is None:
             continue  # no decorator: the flow's own interpreter (base/--environment attach one)
         try:
-            merged = _merge(step_deco, base, node.name)
+            merged = merge_decorators(step_deco, base, node.name)
         except UvEnvironmentError as exc:
             raise UvEnvironmentError(f"Step '{node.name}': {exc}") from None
         remote = any(d.compute_backend and d.compute_backend != BACKEND for d in decorators

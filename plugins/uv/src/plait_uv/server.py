@@ -1,15 +1,18 @@
 """The environment's fork server: runs INSIDE an environment's interpreter.
 
 Started once per environment and run by the scheduler (``python -s -m plait_uv.server FD
-FLOW_FILE [TOP-LEVEL ARGS]``), it imports Plait and the flow file once, then forks one process per task,
-so a task in an environment costs a fork instead of an interpreter start plus every import.
+FLOW_FILE``; possibly before the scheduler knows its run's options, see
+:mod:`plait.runtime.prestart`), it imports Plait and the flow file once, then forks one
+process per task, so a task in an environment costs a fork instead of an interpreter start
+plus every import.
 Each forked task runs exactly what the task command runs (``plait.cli.run_flow_cli`` with
 the command's arguments).
 
 It speaks :mod:`plait.runtime.fork_protocol` over the inherited socket with JSON messages
 (this interpreter must not unpickle the scheduler's objects); a request's payload is
-``[argv, env]``. Before any request it sends ``["ready"]`` once warm, or ``["failed", reason]``
-and exits.
+``[argv, env]``. First the scheduler sends ``["warm", top_level_args]`` (the run's options:
+which datastore and metadata classes to load); the server answers ``["ready"]`` once warm,
+or ``["failed", reason]`` and exits.
 """
 
 from __future__ import annotations
@@ -68,9 +71,9 @@ def load_flow(path: str) -> type:
         plait.cli.run_flow_cli = real_cli  # type: ignore[assignment]
 
 
-def _warm(flow_cls: type, path: str, top_level_args: list[str]) -> None:
+def _warm(flow_cls: type, path: str) -> None:
     """Import and build what every task needs, so forked tasks find it ready: the CLI (and
-    the plugins' commands), the linted graph, the run's datastore and metadata classes."""
+    the plugins' commands), the linted graph."""
     import pickle  # noqa: F401
     import sqlite3  # noqa: F401
 
@@ -81,14 +84,19 @@ def _warm(flow_cls: type, path: str, top_level_args: list[str]) -> None:
     from plait.plugins import get_plugin_manager
 
     build_cli(flow_cls, os.path.abspath(path))  # the key the task command's CLI looks up
+    get_plugin_manager().registry("step_decorators")
+    flow_graph(flow_cls)
+
+
+def _warm_for_run(top_level_args: list[str]) -> None:
+    """Load the run's datastore and metadata classes (an S3 datastore imports a lot)."""
+    from plait.plugins import get_plugin_manager
+
     pm = get_plugin_manager()
     for kind, option in (("datastores", "--datastore"), ("metadata_providers", "--metadata")):
-        name = _option(top_level_args, option) or "local"
-        record = pm.registry(kind).get(name)
+        record = pm.registry(kind).get(_option(top_level_args, option) or "local")
         if record is not None:
             record.load()
-    pm.registry("step_decorators")
-    flow_graph(flow_cls)
 
 
 def _option(args: list[str], name: str) -> str | None:
@@ -127,14 +135,18 @@ def serve(sock: socket.socket, flow_cls: type, path: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    fd, path, top_level_args = int(argv[0]), argv[1], argv[2:]
+    fd, path = int(argv[0]), argv[1]
     sock = socket.socket(fileno=fd)
     load_libc()
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scheduler's to handle
     try:
         flow_cls = load_flow(path)
-        _warm(flow_cls, path, top_level_args)
+        _warm(flow_cls, path)
+        data = sock.recv(1 << 16)  # the scheduler's ["warm", args]: there by now, or soon
+        if not data:
+            return 0  # started early for a run that did not need it
+        _warm_for_run(fork_protocol.JSON.decode(data)[1])
     except BaseException as exc:  # noqa: BLE001 - the scheduler falls back to spawning tasks
         _send(sock, ["failed", f"{type(exc).__name__}: {exc}"])
         return 1

@@ -1,5 +1,6 @@
 """An @uv step that reports which process forked it; the scheduler, as it starts executing
-this file, records which child processes it already has (those started at ``import plait``)."""
+this file and again after the flow class, records which child processes it already has
+(those started at ``import plait``, then those started as the decorators were created)."""
 
 import json
 import os
@@ -18,9 +19,13 @@ def _children() -> dict[int, str]:
     return found
 
 
-if "run" in sys.argv[1:]:  # the scheduler (the environment's server executes this file too)
-    with open(os.path.join(os.environ["PLAIT_TEST_STATE"], f"children-{os.getpid()}.json"), "w") as out:
-        json.dump(_children(), out)
+def _record(when: str) -> None:
+    if "run" in sys.argv[1:]:  # the scheduler (the environment's server executes this file too)
+        with open(os.path.join(os.environ["PLAIT_TEST_STATE"], f"{when}-{os.getpid()}.json"), "w") as out:
+            json.dump(_children(), out)
+
+
+_record("children")  # before the flow's decorators exist
 
 
 class PrestartFlow(FlowSpec):
@@ -36,6 +41,8 @@ class PrestartFlow(FlowSpec):
     def end(self):
         pass
 
+
+_record("children-after-class")  # the flow's decorators were created
 
 if __name__ == "__main__":
     PrestartFlow()
