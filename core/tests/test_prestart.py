@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from plait.runtime import prestart
+from plait_harness import pid_alive
 
 HELPER = ("import os, socket, sys; s = socket.socket(fileno=int(sys.argv[1])); "
           "s.sendall(str(os.getpid()).encode()); s.recv(1)")
@@ -36,14 +37,6 @@ def helper_command(tag: str) -> list[str]:
     return [sys.executable, "-c", HELPER, prestart.FD, tag]
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_a_remembered_helper_starts_at_the_next_run_and_is_claimed(fresh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     prestart.remember(str(fresh), "tester", [{"command": helper_command("a")}, {"command": helper_command("b")}])
     monkeypatch.setattr(sys, "argv", [str(fresh), "run", "--max-workers", "2"])
@@ -58,7 +51,7 @@ def test_a_remembered_helper_starts_at_the_next_run_and_is_claimed(fresh: Path, 
     (unclaimed,) = prestart._pending["tester"]
 
     prestart.discard_unclaimed()
-    assert unclaimed.returncode is not None and not alive(unclaimed.pid)
+    assert unclaimed.returncode is not None and not pid_alive(unclaimed.pid)
     helper.stop()
     assert helper.returncode == 0  # it saw EOF and exited by itself
 
@@ -131,7 +124,7 @@ def test_unclaimed_helpers_are_stopped_when_the_scheduler_exits(fresh: Path, tmp
     assert proc.returncode == 1 and "a user error" in proc.stderr
     pid = int(proc.stdout)
     deadline = time.monotonic() + 5
-    while alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not alive(pid)
+    assert not pid_alive(pid)
 

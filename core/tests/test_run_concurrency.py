@@ -116,3 +116,12 @@ def test_kill_9_of_the_run_then_resume(plait: Plait, env: dict[str, str]) -> Non
         else:
             assert task.cloned_from is None
     assert [plait.counter(f"work{i}") for i in range(4)] == [1, 1, 2, 2]
+
+
+def test_a_killed_fork_server_fails_its_tasks_attempts_and_the_run_goes_on(plait: Plait) -> None:
+    """Tasks die with the fork server; each killed attempt is retried from a new server."""
+    result = plait.run("fork_server_dies_flow")
+    assert result.returncode == 0, result.describe()
+    assert "killed by signal SIGKILL). Retrying" in result.stdout
+    assert "Traceback" not in result.output
+    assert plait.artifacts("ForkServerDiesFlow", result.run_id, "join")["values"] == [0, 10, 20]

@@ -37,7 +37,12 @@ class LocalCompute(ComputeBackend):
         if in_process is None or not _may_fork():
             return self._spawn(command, env)
         server = self._server_for(in_process)
-        pid, out_fd, err_fd = server.start(task, env)
+        try:
+            pid, out_fd, err_fd = server.start(task, env)
+        except OSError:  # the fork server was killed (its tasks died with it): fork a new one
+            self.shutdown()
+            server = self._server_for(in_process)
+            pid, out_fd, err_fd = server.start(task, env)
         handle = ProcessHandle(pid, out_fd, err_fd, lambda: _server_exit(server, handle))
         return handle
 

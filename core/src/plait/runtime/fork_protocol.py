@@ -133,8 +133,8 @@ class ForkClient:
                 self.receive(block=True, timeout=0.005)
                 tries -= 1
             self._drain()  # what a server sent just before it died
-        except ConnectionError:
-            hung_up = True  # the server is gone: what it reported is all there is
+        except OSError:  # hung up, or our end closed since: what it reported is all there is
+            hung_up = True
         if pid in self.exits:
             return self.exits.pop(pid)
         if wait and (hung_up or not self.alive()):
