@@ -128,3 +128,21 @@ def test_unclaimed_helpers_are_stopped_when_the_scheduler_exits(fresh: Path, tmp
         time.sleep(0.01)
     assert not pid_alive(pid)
 
+
+
+def test_a_hint_others_can_write_is_ignored_and_old_hints_are_pruned(fresh: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    prestart.remember(str(fresh), "tester", [{"command": helper_command("a")}])
+    (hint,) = (tmp_path / "cache" / "prestart").iterdir()
+    assert hint.stat().st_mode & 0o777 == 0o600
+    hint.chmod(0o666)  # a hint anyone could have written names commands: not run
+    monkeypatch.setattr(sys, "argv", [str(fresh), "run"])
+    prestart.start_early()
+    assert prestart._pending == {}
+
+    old = time.time() - 40 * 86400
+    os.utime(hint, (old, old))
+    other = tmp_path / "other.py"
+    other.write_text("# another flow\n")
+    prestart.remember(str(other), "tester", [{"command": helper_command("b")}])
+    assert [p.name for p in (tmp_path / "cache" / "prestart").iterdir()] == [prestart._hint_path(str(other)).split("/")[-1]]

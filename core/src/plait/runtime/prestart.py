@@ -121,8 +121,13 @@ def _hint_path(flow_file: str) -> str:
 
 
 def _read_hint(flow_file: str) -> dict[str, Any]:
+    """The hint for ``flow_file``; ignored unless this user owns it and nobody else may
+    write it (it names commands to run: a shared ``PLAIT_CACHE_DIR`` must not be a way in)."""
     try:
         with open(_hint_path(flow_file), encoding="utf-8") as f:
+            info = os.fstat(f.fileno())
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return {}
             hint = json.load(f)
     except (OSError, ValueError):
         return {}
@@ -208,10 +213,25 @@ def remember(flow_file: str, owner: str, entries: list[dict[str, Any]]) -> None:
     else:
         helpers.pop(owner, None)
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
             json.dump(hint, f)
         os.replace(tmp, path)
+        _prune(os.path.dirname(path))
     except OSError:  # a read-only cache only costs the early start
         pass
+
+
+def _prune(folder: str, max_age: float = 30 * 86400) -> None:
+    """Drop hints not rewritten for a month (flows long gone, temporary notebook flows)."""
+    import time
+
+    cutoff = time.time() - max_age
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
