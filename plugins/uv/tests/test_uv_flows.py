@@ -124,10 +124,18 @@ def _hash_for(uvp: UvPlait, requirements: list[str]) -> str:
     (["brokenpkg==0.1"], None, ["Step 'start'", "brokenpkg refuses to build"]),
     (["tinypkg==1.0"], "3.99", ["Step 'start'", "No Python 3.99", "Found:", "{}.{}.{}".format(*sys.version_info[:3])]),
 ])
-def test_bad_environments_fail_before_any_task(uvp: UvPlait, packages: list[str], python: str | None,
-                                               expected: list[str]) -> None:
-    env = {"TEST_UV_PACKAGES": json.dumps(packages), "TEST_UV_PYTHON": python}
-    result = uvp.run("param_flow", env=env).failed()
+@pytest.mark.parametrize("index", ["wheel folder", "index over http"])
+def test_bad_environments_fail_before_any_task(uvp: UvPlait, wheelhouse: Path, packages: list[str],
+                                               python: str | None, expected: list[str], index: str) -> None:
+    """Over HTTP, a new environment is also being installed while it resolves: the failure
+    must still come first and leave nothing behind."""
+    from plait_uv.testing import WheelIndex
+
+    env: dict[str, str | None] = {"TEST_UV_PACKAGES": json.dumps(packages), "TEST_UV_PYTHON": python}
+    with WheelIndex(wheelhouse) as served:
+        if index == "index over http":
+            env.update({"PLAIT_UV_FIND_LINKS": None, "PLAIT_UV_NO_INDEX": None, "PLAIT_UV_INDEX_URL": served.url})
+        result = uvp.run("param_flow", env=env).failed()
     for text in expected:
         assert text in result.stderr, result.describe()
     assert "Task is starting" not in result.stdout

@@ -160,7 +160,7 @@ def runtime_wheelhouse(folder: str | os.PathLike[str], plugins: set[str] | None 
 
 class WheelIndex:
     """A package index over HTTP (PEP 503 "simple" pages with sha256 fragments) serving the
-    wheels of a folder on 127.0.0.1, for tests of the path a real index takes. Counts the
+    wheels and sdists of a folder on 127.0.0.1, for tests of the path a real index takes. Counts the
     requests it answered. Use as a context manager; ``url`` is the ``index_url``."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
@@ -212,10 +212,16 @@ class WheelIndex:
             return (self.folder / parts[1]).read_bytes(), "application/octet-stream"
         if len(parts) == 2 and parts[0] == "simple":
             links = []
-            for wheel in sorted(self.folder.glob("*.whl")):
-                if _dist_name(wheel.name.split("-")[0]).lower() == _dist_name(parts[1]).lower():
-                    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-                    links.append(f'<a href="/files/{wheel.name}#sha256={digest}">{wheel.name}</a><br>')
+            for file in sorted(self.folder.iterdir()):
+                if file.name.endswith(".whl"):
+                    project = file.name.split("-")[0]
+                elif file.name.endswith((".tar.gz", ".zip")):
+                    project = file.name.rsplit("-", 1)[0]
+                else:
+                    continue
+                if _dist_name(project).lower() == _dist_name(parts[1]).lower():
+                    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+                    links.append(f'<a href="/files/{file.name}#sha256={digest}">{file.name}</a><br>')
             if links:
                 return f"<!DOCTYPE html><html><body>{''.join(links)}</body></html>".encode(), "text/html"
         return None, "text/plain"
