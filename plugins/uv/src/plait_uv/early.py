@@ -38,7 +38,9 @@ def step_decorator_created(decorator: Any) -> None:
 def _start_if_built(decorator: Any) -> None:
     from plait.runtime import prestart
 
-    if not prestart.starting_a_run() or "--environment" in sys.argv:
+    from plait_uv.args import option
+
+    if not prestart.starting_a_run() or option(sys.argv, "--environment") is not None:
         return
     main_file = getattr(sys.modules.get("__main__"), "__file__", None)
     if not main_file or os.path.abspath(main_file) != os.path.abspath(sys.argv[0]):
@@ -49,7 +51,6 @@ def _start_if_built(decorator: Any) -> None:
         return
     from plait.services import Settings
 
-    from plait_uv.args import option
     from plait_uv.envs import EnvManager, env_python
     from plait_uv.launcher import SERVER_ENV, server_process_command
     from plait_uv.plan import merge_decorators, needed_distributions
