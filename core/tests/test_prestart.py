@@ -146,3 +146,17 @@ def test_a_hint_others_can_write_is_ignored_and_old_hints_are_pruned(fresh: Path
     other.write_text("# another flow\n")
     prestart.remember(str(other), "tester", [{"command": helper_command("b")}])
     assert [p.name for p in (tmp_path / "cache" / "prestart").iterdir()] == [prestart._hint_path(str(other)).split("/")[-1]]
+
+
+def test_stopping_a_helper_reaches_it_while_another_process_holds_a_copy_of_its_socket(fresh: Path) -> None:
+    """The scheduler forks (its fork server, tasks) after helpers started: those children
+    hold copies of the helpers' sockets, and a helper must still see the hang-up."""
+    helper = prestart.spawn(helper_command("x"))
+    assert int(helper.sock.recv(64)) == helper.pid
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], pass_fds=[helper.sock.fileno()])
+    try:
+        helper.stop()
+        assert helper.returncode == 0  # it saw EOF and exited; it was not killed after the wait
+    finally:
+        holder.kill()
+        holder.wait()

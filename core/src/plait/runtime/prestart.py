@@ -76,11 +76,15 @@ class HelperProcess:
             self.wait(5.0)
 
     def stop(self) -> None:
-        """Close our end (the helper sees EOF and exits), then make sure it is gone."""
+        """Hang up (the helper sees EOF and exits), then make sure it is gone. Shut down, not
+        just closed: a process forked from this one since may hold a copy of our end."""
+        import socket
+
         try:
-            self.sock.close()
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self.sock.close()
         if self.wait(1.0) is None:
             self.kill()
 
