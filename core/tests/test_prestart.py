@@ -25,7 +25,7 @@ def fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """An empty hint cache and the module's state as in a process that just started."""
     monkeypatch.setenv("PLAIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("PLAIT_PRESTART", raising=False)
-    monkeypatch.setattr(prestart, "_started", False)
+    monkeypatch.setattr(prestart, "_started", None)
     monkeypatch.setattr(prestart, "_pending", {})
     flow = tmp_path / "flow.py"
     flow.write_text("# a flow\n")
@@ -76,7 +76,7 @@ def test_disabled_by_the_environment_and_other_flows_have_their_own_hints(
     prestart.start_early()
     assert prestart._pending == {}
 
-    monkeypatch.setattr(prestart, "_started", False)
+    monkeypatch.setattr(prestart, "_started", None)
     monkeypatch.setattr(sys, "argv", [str(fresh), "run"])
     monkeypatch.setenv("PLAIT_PRESTART", "0")
     prestart.start_early()

@@ -29,6 +29,9 @@ def exec_flow_file(path: str, argv: list[str]) -> NoReturn:
     sys.modules["__main__"] = module
     sys.argv = [path, *argv]
     sys.path.insert(0, os.path.dirname(path))
+    from plait.runtime import prestart
+
+    prestart.start_early()  # `plait run flow.py`: only now is the flow file known
     exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 - running the user's flow is the point
     flows = [v for v in module.__dict__.values()
              if isinstance(v, type) and issubclass(v, FlowSpec) and v is not FlowSpec

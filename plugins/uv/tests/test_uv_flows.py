@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from plait_uv.envs import locked_packages
-from uv_helpers import UvPlait, no_traceback, uv_cache, uvp, wheelhouse  # noqa: F401 - fixtures
+from uv_helpers import FLOWS, RUN_ID_RE, UvPlait, no_traceback, uv_cache, uvp, wheelhouse  # noqa: F401 - fixtures
 
 
 def test_each_step_runs_in_its_environment_and_nothing_leaks(uvp: UvPlait) -> None:
@@ -222,7 +223,11 @@ def test_the_next_run_starts_the_environment_server_at_import(uvp: UvPlait) -> N
     assert _children_at_start(uvp, first["scheduler"]) == {}  # nothing remembered yet
     assert not _alive(first["forked_by"])  # the server ended with its run
 
-    second = uvp.one("PrestartFlow", uvp.run("prestart_flow").ok().run_id, "start")
+    # The same with the `plait` command (`plait run flow.py`, here `python -m plait`).
+    via_plait = subprocess.run([sys.executable, "-m", "plait", "run", str(FLOWS / "prestart_flow.py")],
+                               cwd=uvp.cwd, env=uvp.env, capture_output=True, text=True, timeout=180)
+    assert via_plait.returncode == 0, via_plait.stdout + via_plait.stderr
+    second = uvp.one("PrestartFlow", RUN_ID_RE.findall(via_plait.stdout)[-1], "start")
     early = _children_at_start(uvp, second["scheduler"])
     assert list(early) == [second["forked_by"]], early
     assert "plait_uv.server" in early[second["forked_by"]]

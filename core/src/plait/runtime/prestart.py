@@ -34,7 +34,7 @@ FD = "{plait-prestart-fd}"
 _NOT_A_RUN = {"step", "environment", "show", "check", "dump", "logs", "tag", "_flow", "--help"}
 
 _pending: dict[str, list[HelperProcess]] = {}
-_started = False
+_started: list[str] | None = None  # sys.argv[:1] of the last check
 _stop_at_exit = False
 
 
@@ -152,11 +152,12 @@ def starting_a_run() -> bool:
 
 def start_early() -> None:
     """At ``import plait`` in a process about to run a flow: spawn the helpers its last run
-    used. Does nothing (one failed ``open`` at most) otherwise."""
+    used. Does nothing (one failed ``open`` at most) otherwise. Called again by the ``plait``
+    command once it knows the flow file (``plait run flow.py``); once per flow file."""
     global _started
-    if _started:
+    if _started == sys.argv[:1]:
         return
-    _started = True
+    _started = sys.argv[:1]
     if not starting_a_run():
         return
     hint = _read_hint(sys.argv[0])
