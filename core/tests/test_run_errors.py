@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from plait_harness import Plait, no_traceback
 
 
@@ -28,3 +30,27 @@ def test_step_that_does_not_call_next_fails_the_task(plait: Plait) -> None:
     no_traceback(result.output)
     assert plait.task("TransitionFlow", result.run_id, "start").latest_attempt.success is False
     assert plait.tasks("TransitionFlow", result.run_id, "a") == []
+
+
+def test_a_broken_pipe_inside_plait_is_reported_not_swallowed(plait: Plait) -> None:
+    """click exits 1 without a word on any EPIPE; only a closed stdout deserves that."""
+    result = plait.flow("broken_pipe_flow")
+    assert result.returncode == 1
+    assert "about to break" in result.stdout
+    assert "A connection inside Plait broke" in result.stderr and "report it" in result.stderr
+    no_traceback(result.output)
+
+
+def test_a_closed_stdout_still_ends_quietly(plait: Plait) -> None:
+    """``python flow.py ... | head -1``: the reader went away; nothing to report."""
+    import subprocess
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(plait.command("broken_pipe_flow"), cwd=plait.cwd, env=plait.env, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1
+    assert "A connection inside Plait broke" not in proc.stderr

@@ -47,6 +47,33 @@ class FlowState:
         return args
 
 
+class _FlowGroup(click.Group):
+    """click turns any EPIPE into a silent ``exit 1``, assuming stdout was closed (``| head``).
+    One from inside Plait (a socket to a helper process) must not vanish like that."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            if _stdout_gone():
+                raise
+            raise PlaitException(f"A connection inside Plait broke ({exc}), so the command stopped. "
+                                 "This is a bug in Plait or one of its plugins: please report it, "
+                                 "with the output above.") from exc
+
+
+def _stdout_gone() -> bool:
+    """Is standard output a pipe whose reader has gone (what click's EPIPE handling is for)?"""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
 _graphs: dict[type, Any] = {}
 _clis: dict[tuple[type, str], click.Group] = {}
 
@@ -74,7 +101,7 @@ def build_cli(flow_cls: type, flow_file: str) -> click.Group:
 
 
 def _build_cli(flow_cls: type, flow_file: str) -> click.Group:
-    @click.group(context_settings=CONTEXT, help=(flow_cls.__doc__ or f"The {flow_cls.__name__} flow.").strip())
+    @click.group(cls=_FlowGroup, context_settings=CONTEXT, help=(flow_cls.__doc__ or f"The {flow_cls.__name__} flow.").strip())
     @click.option("--datastore", default=None, help="Where artifacts go (local, or a plugin's, e.g. s3). Env: PLAIT_DATASTORE.")
     @click.option("--datastore-root", default=None, help="Root of the datastore. Env: PLAIT_DATASTORE_ROOT.")
     @click.option("--metadata", default=None, help="Metadata provider (local). Env: PLAIT_METADATA.")
