@@ -75,9 +75,10 @@ class HelperProcess:
                 pass
             self.wait(5.0)
 
-    def stop(self) -> None:
-        """Hang up (the helper sees EOF and exits), then make sure it is gone. Shut down, not
-        just closed: a process forked from this one since may hold a copy of our end."""
+    def stop(self, grace: float = 1.0) -> None:
+        """Hang up (the helper sees EOF and exits), then make sure it is gone (killed after
+        ``grace`` seconds). Shut down, not just closed: a process forked from this one since
+        may hold a copy of our end."""
         import socket
 
         try:
@@ -85,7 +86,7 @@ class HelperProcess:
         except OSError:
             pass
         self.sock.close()
-        if self.wait(1.0) is None:
+        if self.wait(grace) is None:
             self.kill()
 
 

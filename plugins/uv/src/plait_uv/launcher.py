@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -118,13 +117,7 @@ class EnvServer:
         return self.proc.poll() is None
 
     def close(self) -> None:
-        try:  # EOF for the server even if a forked copy of this socket lives on somewhere
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        if self.proc.wait(5.0) is None:
-            self.proc.kill()
+        self.proc.stop(grace=5.0)
 
 
 class UvLocalCompute(ComputeBackend):
