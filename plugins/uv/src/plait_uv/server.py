@@ -92,18 +92,13 @@ def _warm_for_run(top_level_args: list[str]) -> None:
     """Load the run's datastore and metadata classes (an S3 datastore imports a lot)."""
     from plait.plugins import get_plugin_manager
 
+    from plait_uv.args import option
+
     pm = get_plugin_manager()
-    for kind, option in (("datastores", "--datastore"), ("metadata_providers", "--metadata")):
-        record = pm.registry(kind).get(_option(top_level_args, option) or "local")
+    for kind, name in (("datastores", "--datastore"), ("metadata_providers", "--metadata")):
+        record = pm.registry(kind).get(option(top_level_args, name) or "local")
         if record is not None:
             record.load()
-
-
-def _option(args: list[str], name: str) -> str | None:
-    for i, arg in enumerate(args[:-1]):
-        if arg == name:
-            return args[i + 1]
-    return None
 
 
 def _child(flow_cls: type, path: str, argv: list[str], env: dict[str, str], out_w: int, err_w: int,
