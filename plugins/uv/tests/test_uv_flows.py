@@ -234,6 +234,7 @@ def test_the_next_run_starts_the_environment_server_at_import(uvp: UvPlait) -> N
     assert not _alive(second["forked_by"])
     # Started before the flow file set a variable, the server still passes it to its tasks.
     assert first["scheduler_variable"] == second["scheduler_variable"] == "yes"
+    assert first["cwd"] == second["cwd"] == str(uvp.state)
 
     # A run that does not use the server (tasks spawned) stops the one started for it, and
     # forgets it: the run after that starts nothing early.

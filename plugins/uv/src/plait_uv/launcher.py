@@ -71,8 +71,8 @@ class EnvServer:
         self.client = ForkClient(self.sock, JSON, self.alive, "the environment's fork server")
         self.state = "starting"  # -> "ready" | "failed"
         self.reason = ""
-        try:  # the run's options, and the environment variables as they are now, not at spawn
-            fork_protocol.send(self.sock, JSON, ["warm", top_level_args, task_env()])
+        try:  # the run's options, and the variables and folder as they are now, not at spawn
+            fork_protocol.send(self.sock, JSON, ["warm", top_level_args, task_env(), os.getcwd()])
         except OSError:
             self.state, self.reason = "failed", "exited before it was told the run's options"
 

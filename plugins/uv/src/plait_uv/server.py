@@ -10,9 +10,9 @@ the command's arguments).
 
 It speaks :mod:`plait.runtime.fork_protocol` over the inherited socket with JSON messages
 (this interpreter must not unpickle the scheduler's objects); a request's payload is
-``[argv, env]``. First the scheduler sends ``["warm", top_level_args, environ]`` (the run's
-options, which say the datastore and metadata classes to load, and its environment variables
-as they are at that moment); the server answers ``["ready"]`` once warm,
+``[argv, env]``. First the scheduler sends ``["warm", top_level_args, environ, cwd]`` (the
+run's options, which say the datastore and metadata classes to load, and its environment
+variables and working folder as they are at that moment); the server answers ``["ready"]`` once warm,
 or ``["failed", reason]`` and exits.
 """
 
@@ -139,14 +139,15 @@ def main(argv: list[str]) -> int:
     try:
         flow_cls = load_flow(path)
         _warm(flow_cls, path)
-        data = sock.recv(1 << 20)  # the scheduler's ["warm", args, environ]: there by now, or soon
+        data = sock.recv(1 << 20)  # the scheduler's "warm" message: there by now, or soon
         if not data:
             return 0  # started early for a run that did not need it
-        _, top_level_args, environ = fork_protocol.JSON.decode(data)
-        # Started early, this process has the scheduler's variables of back then; its tasks
-        # get the ones the scheduler has now (as if the server had started now).
+        _, top_level_args, environ, cwd = fork_protocol.JSON.decode(data)
+        # Started early, this process has the scheduler's variables and folder of back then;
+        # its tasks get the ones the scheduler has now (as if the server had started now).
         os.environ.clear()
         os.environ.update(environ)
+        os.chdir(cwd)
         _warm_for_run(top_level_args)
     except BaseException as exc:  # noqa: BLE001 - the scheduler falls back to spawning tasks
         _send(sock, ["failed", f"{type(exc).__name__}: {exc}"])

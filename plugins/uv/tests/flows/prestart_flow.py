@@ -26,8 +26,9 @@ def _record(when: str) -> None:
 
 
 _record("children")  # before the flow's decorators exist
-if "run" in sys.argv[1:]:  # a variable only the scheduler sets, after `import plait`
+if "run" in sys.argv[1:]:  # what only the scheduler changes, after `import plait`
     os.environ["PLAIT_TEST_SET_BY_SCHEDULER"] = "yes"
+    os.chdir(os.environ["PLAIT_TEST_STATE"])
 
 
 class PrestartFlow(FlowSpec):
@@ -36,6 +37,7 @@ class PrestartFlow(FlowSpec):
     def start(self):
         self.forked_by = os.getppid()
         self.scheduler_variable = os.environ.get("PLAIT_TEST_SET_BY_SCHEDULER")
+        self.cwd = os.getcwd()
         with open(f"/proc/{self.forked_by}/stat") as f:
             self.scheduler = int(f.read().rsplit(")", 1)[1].split()[1])
         self.next(self.end)
