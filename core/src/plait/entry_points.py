@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from plait.cache import cache_root
+
 ENTRY_POINT_GROUP = "plait"
 
 
@@ -34,8 +36,7 @@ class FoundEntryPoint:
 
 
 def _cache_file(name: str) -> str:
-    root = os.environ.get("PLAIT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "plait")
+    root = cache_root()
     key = hashlib.sha256("\0".join([sys.executable, *sys.path[1:]]).encode()).hexdigest()[:16]
     return os.path.join(root, f"{name}-{key}.json")
 

@@ -25,6 +25,8 @@ import sys
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from plait.cache import cache_root
+
 if TYPE_CHECKING:
     import socket
 
@@ -114,15 +116,10 @@ def spawn(command: list[str], unset: tuple[str, ...] = (), extra_env: dict[str, 
     return HelperProcess(pid, ours, list(command))
 
 
-def _cache_root() -> str:
-    return os.environ.get("PLAIT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "plait")
-
-
 def _hint_path(flow_file: str) -> str:
     path = os.path.abspath(flow_file)
     name = f"{zlib.crc32(path.encode()):08x}-{os.path.basename(path)}.json"
-    return os.path.join(_cache_root(), "prestart", name)
+    return os.path.join(cache_root(), "prestart", name)
 
 
 def _read_hint(flow_file: str) -> dict[str, Any]:

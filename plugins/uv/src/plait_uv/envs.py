@@ -4,7 +4,7 @@
   the datastore at ``_envs/<hash>/lock.txt`` next to ``spec.json``, written once (the first
   writer wins), so a later run, a resume or a task elsewhere installs the identical set.
 * The **environment** is built in the local cache (``PLAIT_UV_CACHE``, default
-  ``~/.cache/plait/uv``) under ``envs/<hash>``: created in a temporary folder and
+  ``<PLAIT_CACHE_DIR>/uv``, i.e. ``~/.cache/plait/uv``) under ``envs/<hash>``: created in a temporary folder and
   renamed into place, so a failure or a kill never leaves a half-built environment that a
   later run would pick up. A ready environment is reused with no uv call at all.
 """
@@ -41,8 +41,9 @@ def default_cache_dir() -> Path:
     configured = config.get("PLAIT_UV_CACHE")
     if configured:
         return Path(os.path.expanduser(configured)).absolute()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(base) / "plait" / "uv"
+    from plait.cache import cache_root
+
+    return Path(cache_root()) / "uv"
 
 
 def lock_key(env_hash: str) -> str:
