@@ -8,16 +8,15 @@ back the way any other reader would: through ``FlowDataStore`` and ``LocalMetada
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from plait.testing.processes import RUN_ID_RE, pid_alive, run_command  # noqa: F401 - re-exported
+from plait.testing.processes import CommandResult as Result
+
 FLOWS_DIR = Path(__file__).parent / "flows"
-RUN_ID_RE = re.compile(r"\(run-id (\d+)\)")
 #: Where a plait console script lives next to the interpreter running the tests.
 PLAIT_SCRIPT = Path(sys.executable).with_name("plait")
 
@@ -29,42 +28,6 @@ def flow_path(name: str) -> str:
         path = FLOWS_DIR / f"{name}.py"
     assert path.exists(), f"no flow file {path}"
     return str(path)
-
-
-@dataclass
-class Result:
-    """What a finished command printed and returned."""
-
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    elapsed: float
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    @property
-    def run_id(self) -> str:
-        """The run id the command announced (the last one, for resume)."""
-        found = RUN_ID_RE.findall(self.stdout)
-        assert found, f"no run id in the output of {self.args}:\n{self.output}"
-        return found[-1]
-
-    def describe(self) -> str:
-        return (f"$ {' '.join(self.args)}\nexit code {self.returncode}\n--- stdout ---\n{self.stdout}"
-                f"\n--- stderr ---\n{self.stderr}")
-
-    def ok(self) -> Result:
-        """Assert the command succeeded; return self for chaining."""
-        assert self.returncode == 0, self.describe()
-        return self
-
-    def failed(self) -> Result:
-        """Assert the command failed; return self for chaining."""
-        assert self.returncode != 0, self.describe()
-        return self
 
 
 class Plait:
@@ -105,10 +68,7 @@ class Plait:
         return merged
 
     def execute(self, cmd: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> Result:
-        start = time.time()
-        proc = subprocess.run(cmd, cwd=self.cwd, env=self.merged_env(env), capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        return Result(cmd, proc.returncode, proc.stdout, proc.stderr, time.time() - start)
+        return run_command(cmd, self.cwd, self.merged_env(env), timeout)
 
     def flow(self, flow: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
         """``python <flow> <args...>``."""
@@ -209,19 +169,3 @@ class Plait:
 def no_traceback(text: str) -> None:
     """Assert the text has no Python traceback in it."""
     assert "Traceback" not in text, text
-
-
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` runs (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return True

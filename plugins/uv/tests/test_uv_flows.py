@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from plait_uv.envs import locked_packages
-from uv_helpers import FLOWS, RUN_ID_RE, UvPlait, no_traceback, uv_cache, uvp, wheelhouse  # noqa: F401 - fixtures
+from uv_helpers import FLOWS, RUN_ID_RE, UvPlait, no_traceback, pid_alive, uv_cache, uvp, wheelhouse  # noqa: F401 - fixtures
 
 
 def test_each_step_runs_in_its_environment_and_nothing_leaks(uvp: UvPlait) -> None:
@@ -207,21 +207,13 @@ def _children_at_start(uvp: UvPlait, scheduler: int) -> dict[int, str]:
         return {int(pid): cmd for pid, cmd in json.load(f).items()}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_the_next_run_starts_the_environment_server_at_import(uvp: UvPlait) -> None:
     """A run remembers its environments' fork servers; the next run of the same flow has the
     server running before the flow file's own code does, and its task is forked from it."""
     uvp.env["PLAIT_CACHE_DIR"] = str(uvp.tmp / "plait-cache")
     first = uvp.one("PrestartFlow", uvp.run("prestart_flow").ok().run_id, "start")
     assert _children_at_start(uvp, first["scheduler"]) == {}  # nothing remembered yet
-    assert not _alive(first["forked_by"])  # the server ended with its run
+    assert not pid_alive(first["forked_by"])  # the server ended with its run
 
     # The same with the `plait` command (`plait run flow.py`, here `python -m plait`).
     via_plait = subprocess.run([sys.executable, "-m", "plait", "run", str(FLOWS / "prestart_flow.py")],
@@ -231,7 +223,7 @@ def test_the_next_run_starts_the_environment_server_at_import(uvp: UvPlait) -> N
     early = _children_at_start(uvp, second["scheduler"])
     assert list(early) == [second["forked_by"]], early
     assert "plait_uv.server" in early[second["forked_by"]]
-    assert not _alive(second["forked_by"])
+    assert not pid_alive(second["forked_by"])
     # Started before the flow file set a variable, the server still passes it to its tasks.
     assert first["scheduler_variable"] == second["scheduler_variable"] == "yes"
     assert first["cwd"] == second["cwd"] == str(uvp.state)
@@ -241,7 +233,7 @@ def test_the_next_run_starts_the_environment_server_at_import(uvp: UvPlait) -> N
     third = uvp.run("prestart_flow", env={"PLAIT_UV_FORK_SERVER": "0"}).ok()
     scheduler = uvp.one("PrestartFlow", third.run_id, "start")["forked_by"]  # spawned by it
     ((unused, command),) = _children_at_start(uvp, scheduler).items()
-    assert "plait_uv.server" in command and not _alive(unused)
+    assert "plait_uv.server" in command and not pid_alive(unused)
     fourth = uvp.run("prestart_flow", env={"PLAIT_UV_FORK_SERVER": "0"}).ok()
     assert _children_at_start(uvp, uvp.one("PrestartFlow", fourth.run_id, "start")["forked_by"]) == {}
 

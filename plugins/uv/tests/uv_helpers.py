@@ -9,49 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from plait.testing.processes import RUN_ID_RE, pid_alive, run_command  # noqa: F401 - re-exported
+from plait.testing.processes import CommandResult as Result
 
 FLOWS = Path(__file__).parent / "flows"
-RUN_ID_RE = re.compile(r"\(run-id (\d+)\)")
-
-
-@dataclass
-class Result:
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    elapsed: float
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    @property
-    def run_id(self) -> str:
-        found = RUN_ID_RE.findall(self.stdout)
-        assert found, self.describe()
-        return found[-1]
-
-    def describe(self) -> str:
-        return (f"$ {' '.join(self.args)}\nexit code {self.returncode}\n--- stdout ---\n{self.stdout}"
-                f"\n--- stderr ---\n{self.stderr}")
-
-    def ok(self) -> Result:
-        assert self.returncode == 0, self.describe()
-        return self
-
-    def failed(self) -> Result:
-        assert self.returncode != 0, self.describe()
-        return self
 
 
 class UvPlait:
@@ -83,10 +50,7 @@ class UvPlait:
                 merged.pop(k, None)
             else:
                 merged[k] = v
-        start = time.time()
-        proc = subprocess.run(cmd, cwd=self.cwd, env=merged, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-        return Result(cmd, proc.returncode, proc.stdout, proc.stderr, time.time() - start)
+        return run_command(cmd, self.cwd, merged, timeout)
 
     def run(self, name: str, *args: str, env: dict[str, str | None] | None = None) -> Result:
         return self.flow(name, "run", "--max-workers", "2", *args, env=env)
